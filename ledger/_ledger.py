@@ -14,8 +14,10 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 from web3.types import EventData, TxReceipt
 
+from ._transactions import TransactionSender
 from .deployment import Deployment
 from .errors import AccessDenied, DeploymentError, InvalidInput, RevertDecoder
 from .records import (
@@ -35,7 +37,6 @@ from .records import (
     Venue,
     checksum,
 )
-from ._transactions import TransactionSender
 
 __all__ = ["Ledger", "load_artifact"]
 
@@ -237,9 +238,7 @@ class Ledger:
         record = self.activity(activity_id)
         if record is None:
             raise InvalidInput(f"activity {activity_id} has no award on-chain")
-        return self._send(
-            self.points.functions.reverseAward(activity_id, record.citizen, record.points, reason_code)
-        )
+        return self._send(self.points.functions.reverseAward(activity_id, record.citizen, record.points, reason_code))
 
     def set_limits(self, max_points_per_award: int, daily_cap: int) -> TxResult:
         return self._send(self.points.functions.setLimits(max_points_per_award, daily_cap))
@@ -259,7 +258,7 @@ class Ledger:
             ),
             budget=_GAS_SINGLE,
         )
-        (created,) = self.badges.events.EventCreated().process_receipt(receipt)
+        (created,) = self.badges.events.EventCreated().process_receipt(receipt, errors=DISCARD)
         return int(created["args"]["eventId"]), _result(receipt, 1)
 
     def issue_badge(self, event_id: int, attendee: str) -> TxResult:
@@ -480,5 +479,3 @@ def _decoder() -> RevertDecoder:
 def new_citizen_account() -> LocalAccount:
     """A fresh key pair, for a custodial address or a test citizen."""
     return Account.create()  # type: ignore[no-any-return]
-
-

@@ -75,14 +75,14 @@ class TransactionSender:
             tip = _DEFAULT_PRIORITY_FEE
         return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * int(base) + tip}
 
-    def send(self, tx: TxParams, *, budget: int) -> TxReceipt:
-        """Checks, signs, sends and waits for ``tx``; raises the decoded error if it fails."""
-        tx = dict(tx)  # type: ignore[assignment]
+    def send(self, params: TxParams, *, budget: int) -> TxReceipt:
+        """Checks, signs, sends and waits for ``params``; raises the decoded error if it fails."""
+        tx: dict[str, Any] = dict(params)
         tx["from"] = self.account.address
         tx["chainId"] = self.chain_id
         try:
-            tx["gas"] = self._gas_limit(tx, budget)
-            tx.update(self._fees())  # type: ignore[typeddict-item]
+            tx["gas"] = self._gas_limit(tx, budget)  # type: ignore[arg-type]
+            tx.update(self._fees())
             with self._lock:
                 if self._next_nonce is None:
                     self._next_nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
@@ -94,9 +94,7 @@ class TransactionSender:
                     self._next_nonce = None  # resynchronise from the node on the next send
                     raise
                 self._next_nonce += 1
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self._timeout, poll_latency=self._poll
-            )
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout, poll_latency=self._poll)
         except LedgerError:
             raise
         except TimeExhausted as exc:

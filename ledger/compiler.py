@@ -23,8 +23,8 @@ from typing import Any
 __all__ = [
     "ARTIFACTS_DIR",
     "CONTRACTS",
-    "CompileError",
     "SOLC_VERSION",
+    "CompileError",
     "build_input",
     "compile_contracts",
     "source_hash",
@@ -42,6 +42,8 @@ CONTRACTS = {
     "CivicPoints": "contracts/CivicPoints.sol",
     "CivicBadges": "contracts/CivicBadges.sol",
     "ReentrantAttendee": "contracts/test/ReentrantAttendee.sol",
+    "BaselineERC20": "contracts/test/BaselineTokens.sol",
+    "BaselineERC1155": "contracts/test/BaselineTokens.sol",
 }
 _REMAPPINGS = {"@openzeppelin/": "node_modules/@openzeppelin/"}
 _SOLCJS_DRIVER = """
@@ -76,7 +78,7 @@ def _resolve(importer: str, target: str) -> str:
 def collect_sources(root: Path = ROOT) -> dict[str, str]:
     """Every source unit the entry points need, by unit name, read from ``root``."""
     sources: dict[str, str] = {}
-    pending = list(CONTRACTS.values())
+    pending = sorted(set(CONTRACTS.values()))
     while pending:
         unit = pending.pop()
         if unit in sources:
@@ -100,9 +102,7 @@ def build_input(root: Path = ROOT) -> dict[str, Any]:
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "evmVersion": EVM_VERSION,
             "viaIR": True,
-            "outputSelection": {
-                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}
-            },
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}},
         },
     }
 
@@ -119,7 +119,7 @@ def _native_solc() -> str | None:
 
         for version in solcx.get_installed_solc_versions():
             if str(version) == SOLC_VERSION:
-                return str(solcx.get_executable(version))
+                return str(solcx.get_executable(version))  # type: ignore[attr-defined]
     except Exception:  # py-solc-x absent or its install folder unreadable: fall back to solc-js
         return None
     found = shutil.which("solc")
@@ -146,7 +146,11 @@ def _run_compiler(standard_input: dict[str, Any], root: Path) -> tuple[dict[str,
         handle.write(payload)
     try:
         proc = subprocess.run(
-            ["node", "-e", _SOLCJS_DRIVER, handle.name], capture_output=True, text=True, check=False, cwd=root,
+            ["node", "-e", _SOLCJS_DRIVER, handle.name],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=root,
             env=os.environ | {"CIVIC_SOLC_VERSION": SOLC_VERSION},
         )
     finally:

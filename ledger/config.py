@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -15,7 +15,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 
 from .errors import ChainUnavailable, ConfigurationError
 
-__all__ = ["LedgerSettings", "connect", "load_signer", "embedded_funder"]
+__all__ = ["LedgerSettings", "advance_chain_time", "connect", "embedded_funder", "load_signer"]
 
 
 class LedgerSettings(BaseSettings):
@@ -54,7 +54,7 @@ def connect(settings: LedgerSettings) -> Web3:
         provider = Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}, cache_allowed_requests=True)
         w3 = Web3(provider)
         try:
-            w3.eth.chain_id
+            _ = w3.eth.chain_id
         except Exception as exc:  # requests and web3 raise several kinds here
             raise ChainUnavailable(f"cannot reach the node at {settings.rpc_url}: {exc}") from exc
     return w3
@@ -86,5 +86,19 @@ def embedded_funder(w3: Web3) -> LocalAccount | None:
     provider = w3.provider
     if not isinstance(provider, EthereumTesterProvider):
         return None
-    key = provider.ethereum_tester.backend.account_keys[0]
+    tester: Any = provider.ethereum_tester
+    key = tester.backend.account_keys[0]
     return Account.from_key(key.to_bytes())
+
+
+def advance_chain_time(w3: Web3, seconds: int) -> None:
+    """Moves a development chain's clock forward and mines a block (eth-tester or anvil/hardhat)."""
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    provider = w3.provider
+    if isinstance(provider, EthereumTesterProvider):
+        tester: Any = provider.ethereum_tester
+        tester.time_travel(latest + seconds)
+        tester.mine_blocks()
+        return
+    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

@@ -47,13 +47,13 @@ __all__ = [
     "NotAuthorized",
     "PointsNonTransferable",
     "ReentrantCall",
+    "RevertDecoder",
     "TransactionFailed",
     "UnknownActivityKind",
     "UnknownEvent",
     "VoucherAlreadyUsed",
     "VoucherExpired",
     "ZeroPointsAward",
-    "RevertDecoder",
 ]
 
 

@@ -97,9 +97,7 @@ class Metrics:
 
     @classmethod
     def unpack(cls, packed: int) -> Metrics:
-        return cls(
-            (packed >> 96) & _UINT32, (packed >> 64) & _UINT32, (packed >> 32) & _UINT32, packed & _UINT32
-        )
+        return cls((packed >> 96) & _UINT32, (packed >> 64) & _UINT32, (packed >> 32) & _UINT32, packed & _UINT32)
 
 
 @dataclass(frozen=True)
