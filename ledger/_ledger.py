@@ -199,30 +199,48 @@ class Ledger:
         )
         return _result(receipt, 1)
 
+    def consent_nonce(self, citizen: str) -> int:
+        """The nonce the citizen's next redemption consent must carry."""
+        return int(self.points.functions.consentNonce(checksum(citizen, "citizen")).call())
+
+    def redemption_typed_data(self, citizen: str, points: int, reward_id: int, deadline: int) -> dict[str, Any]:
+        """The EIP-712 document a citizen signs to consent to a redemption (for wallets)."""
+        citizen = checksum(citizen, "citizen")
+        return {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Redemption": [
+                    {"name": "citizen", "type": "address"},
+                    {"name": "points", "type": "uint64"},
+                    {"name": "rewardId", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Redemption",
+            "domain": self._domains["points"],
+            "message": {
+                "citizen": citizen,
+                "points": points,
+                "rewardId": reward_id,
+                "nonce": self.consent_nonce(citizen),
+                "deadline": deadline,
+            },
+        }
+
     def sign_redemption(
         self, citizen: LocalAccount, points: int, reward_id: int, deadline: int | None = None
     ) -> RedemptionConsent:
         """The citizen's EIP-712 consent to spend ``points`` on ``reward_id`` (signed locally)."""
         deadline = deadline if deadline is not None else self.chain_time() + 3600
-        nonce = int(self.points.functions.consentNonce(citizen.address).call())
-        message = {
-            "citizen": citizen.address,
-            "points": points,
-            "rewardId": reward_id,
-            "nonce": nonce,
-            "deadline": deadline,
-        }
-        types = {
-            "Redemption": [
-                {"name": "citizen", "type": "address"},
-                {"name": "points", "type": "uint64"},
-                {"name": "rewardId", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ]
-        }
-        signable = encode_typed_data(self._domains["points"], types, message)
-        signature = bytes(citizen.sign_message(signable).signature)
+        typed = self.redemption_typed_data(citizen.address, points, reward_id, deadline)
+        signature = bytes(citizen.sign_message(encode_typed_data(full_message=typed)).signature)
+        nonce = int(typed["message"]["nonce"])
         return RedemptionConsent(str(citizen.address), points, reward_id, nonce, deadline, signature)
 
     def redeem_with_consent(self, consent: RedemptionConsent) -> TxResult:

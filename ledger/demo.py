@@ -16,14 +16,11 @@ from web3 import Web3
 from ._ledger import Ledger
 from .config import advance_chain_time
 from .records import ActivityAward, Metrics, Venue
+from .rules import PointsRules
 
 __all__ = ["DemoClub", "Member", "mission_points", "seed_demo_club"]
 
 DAY = 86_400
-#: One cup of cigarette butts, weighed, in grams (the club's mission unit).
-CUP_OF_BUTTS_GRAMS = 80
-
-
 @dataclass(frozen=True)
 class Member:
     pseudonym: str
@@ -42,13 +39,13 @@ class DemoClub:
     outings: int = 0
 
 
+#: The club's published rule (see :class:`PointsRules`).
+RULES = PointsRules()
+
+
 def mission_points(metrics: Metrics) -> int:
-    """The club's published rule: 10 points an outing, 1 per 10 g of litter (up to 50), and a
-    50-point mission bonus for 5,000+ steps with at least one cup of cigarette butts."""
-    points = 10 + min(metrics.litter_grams // 10, 50)
-    if metrics.steps >= 5_000 and metrics.litter_grams >= CUP_OF_BUTTS_GRAMS:
-        points += 50
-    return points
+    """Points for one outing under the club's published rule."""
+    return RULES.points_for(metrics)
 
 
 _NICKNAMES = [

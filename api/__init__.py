@@ -1,0 +1,1 @@
+"""The city's HTTP service: the only package that imports fastapi."""

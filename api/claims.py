@@ -1,0 +1,179 @@
+"""Activity claims: points from the city's rules, plausibility holds, and batched awards."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger import ActivityAward, Ledger, Metrics
+from ledger.errors import DuplicateActivity
+from ledger.rules import PointsRules
+
+from .errors import ApiError
+from .schemas import ClaimCreate
+from .security import keccak_hex
+from .store import ActivityClaim, Citizen, ClaimStatus, EvidenceUse
+
+__all__ = ["award_approved", "evidence_commitment", "hold_reasons", "submit_claim"]
+
+
+def evidence_commitment(photo_hash: str, track_hash: str, salt: str) -> str:
+    """What goes on-chain for a claim's evidence: a salted hash, so it cannot be linked back to
+    the photos or the track without the salt kept (and erasable) off-chain."""
+    return keccak_hex(bytes.fromhex(salt[2:]) + bytes.fromhex(photo_hash[2:]) + bytes.fromhex(track_hash[2:]))
+
+
+def hold_reasons(
+    session: Session, citizen: Citizen, claim: ClaimCreate, points: int, max_speed_kmh: float, daily_cap: int
+) -> list[str]:
+    """Why a claim looks implausible and needs a reviewer; empty when it does not."""
+    reasons = []
+    elapsed = (claim.ended_at - claim.started_at).total_seconds()
+    if claim.duration_seconds > elapsed + 60:
+        reasons.append("duration is longer than the time between start and end")
+    if claim.duration_seconds > 0 and claim.distance_meters / claim.duration_seconds * 3.6 > max_speed_kmh:
+        reasons.append(f"average speed above {max_speed_kmh:g} km/h")
+    if claim.duration_seconds == 0 and claim.distance_meters > 0:
+        reasons.append("distance with no duration")
+    overlapping = session.scalar(
+        select(func.count(ActivityClaim.id)).where(
+            ActivityClaim.citizen_id == citizen.id,
+            ActivityClaim.status != ClaimStatus.REJECTED,
+            ActivityClaim.started_at < claim.ended_at,
+            ActivityClaim.ended_at > claim.started_at,
+        )
+    )
+    if overlapping:
+        reasons.append("overlaps another outing")
+    day_start = claim.started_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = session.scalar(
+        select(func.coalesce(func.sum(ActivityClaim.points), 0)).where(
+            ActivityClaim.citizen_id == citizen.id,
+            ActivityClaim.status != ClaimStatus.REJECTED,
+            ActivityClaim.started_at >= day_start,
+            ActivityClaim.started_at < day_start + timedelta(days=1),
+        )
+    )
+    if int(today or 0) + points > daily_cap:
+        reasons.append(f"over the daily cap of {daily_cap} points")
+    return reasons
+
+
+def submit_claim(
+    session: Session,
+    citizen: Citizen,
+    claim: ClaimCreate,
+    rules: PointsRules,
+    *,
+    auto_approve: bool,
+    max_speed_kmh: float,
+    daily_cap: int,
+    now: datetime,
+) -> ActivityClaim:
+    if claim.started_at.tzinfo is None or claim.ended_at.tzinfo is None:
+        raise ApiError(422, "invalid_time", "started_at and ended_at must carry a time zone")
+    if claim.ended_at <= claim.started_at:
+        raise ApiError(422, "invalid_time", "ended_at must be after started_at")
+    if claim.ended_at > now + timedelta(minutes=5):
+        raise ApiError(422, "invalid_time", "the outing cannot end in the future")
+    if claim.photo_hash == claim.track_hash:
+        raise ApiError(422, "invalid_evidence", "photo_hash and track_hash must differ")
+    used = session.scalars(
+        select(EvidenceUse.evidence_hash).where(
+            EvidenceUse.evidence_hash.in_([claim.photo_hash.lower(), claim.track_hash.lower()])
+        )
+    ).all()
+    if used:
+        raise ApiError(409, "evidence_already_used", "this evidence already backs another claim")
+    metrics = Metrics(claim.distance_meters, claim.duration_seconds, claim.litter_grams, claim.steps)
+    points = rules.points_for(metrics)
+    reasons = hold_reasons(session, citizen, claim, points, max_speed_kmh, daily_cap)
+    status = ClaimStatus.APPROVED if auto_approve and not reasons else ClaimStatus.HELD
+    if not auto_approve and not reasons:
+        reasons = ["the city reviews every claim"]
+    salt = "0x" + secrets.token_hex(32)
+    row = ActivityClaim(
+        citizen_id=citizen.id,
+        started_at=claim.started_at,
+        ended_at=claim.ended_at,
+        distance_meters=claim.distance_meters,
+        duration_seconds=claim.duration_seconds,
+        steps=claim.steps,
+        litter_grams=claim.litter_grams,
+        photo_hash=claim.photo_hash.lower(),
+        track_hash=claim.track_hash.lower(),
+        evidence_salt=salt,
+        evidence_commitment=evidence_commitment(claim.photo_hash.lower(), claim.track_hash.lower(), salt),
+        points=points,
+        status=status,
+        hold_reasons="\n".join(reasons),
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        [
+            EvidenceUse(evidence_hash=row.photo_hash, claim_id=row.id),
+            EvidenceUse(evidence_hash=row.track_hash, claim_id=row.id),
+        ]
+    )
+    session.commit()
+    return row
+
+
+def award_approved(session: Session, ledger: Ledger, batch_size: int) -> tuple[int, list[str]]:
+    """Awards approved claims on-chain, oldest first, ``batch_size`` per transaction.
+
+    Safe to repeat after a crash: the contract refuses an activity id twice, so a batch that
+    was mined before the store recorded it is reconciled from the chain instead of re-sent.
+    """
+    awarded = 0
+    transactions: list[str] = []
+    while True:
+        rows = session.scalars(
+            select(ActivityClaim)
+            .where(ActivityClaim.status == ClaimStatus.APPROVED)
+            .order_by(ActivityClaim.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return awarded, transactions
+        citizens = {
+            c.id: c.address
+            for c in session.scalars(select(Citizen).where(Citizen.id.in_({r.citizen_id for r in rows})))
+        }
+        pending = [r for r in rows if not ledger.points.functions.activityStatus(r.id).call()[0]]
+        for row in rows:
+            if row not in pending:
+                _mark_awarded_from_chain(ledger, row)
+        if pending:
+            awards = [
+                ActivityAward(
+                    r.id,
+                    citizens[r.citizen_id],
+                    r.points,
+                    r.kind,
+                    Metrics(r.distance_meters, r.duration_seconds, r.litter_grams, r.steps),
+                    bytes.fromhex(r.evidence_commitment[2:]),
+                )
+                for r in pending
+            ]
+            try:
+                (result,) = ledger.award_points_batch(awards, chunk_size=len(awards))
+            except DuplicateActivity:
+                session.rollback()
+                continue  # another worker got there first: reconcile on the next pass
+            for r in pending:
+                r.status, r.tx_hash, r.block_number = ClaimStatus.AWARDED, result.tx_hash, result.block_number
+            transactions.append(result.tx_hash)
+            awarded += len(pending)
+        session.commit()
+
+
+def _mark_awarded_from_chain(ledger: Ledger, row: ActivityClaim) -> None:
+    record = ledger.activity(row.id)
+    row.status = ClaimStatus.AWARDED
+    if record is not None:
+        row.tx_hash, row.block_number = record.ref.tx_hash, record.ref.block_number

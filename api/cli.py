@@ -1,0 +1,48 @@
+"""The ``civic`` command: the ledger's commands plus ``serve`` for the API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ledger import LedgerSettings
+from ledger.cli import build_parser
+from ledger.errors import LedgerError
+
+__all__ = ["main"]
+
+
+def cmd_serve(args: argparse.Namespace, settings: LedgerSettings) -> None:
+    import uvicorn
+
+    from .app import create_app
+    from .server import build_state
+
+    boot = build_state(settings, seed_demo=not args.no_demo)
+    app = create_app(boot.state)
+    base = f"http://{args.host}:{args.port}"
+    print(f"Civic ledger API on {base}  (OpenAPI: {base}/docs)")
+    if boot.admin_token:
+        print("embedded chain, seeded with the demo club; it lives as long as this process")
+        print(f"  admin token:   {boot.admin_token}")
+        print(f"  citizen token: {boot.citizen_token}  (address {boot.citizen_address})")
+        print(f"  try: curl {base}/v1/verify/citizens/{boot.citizen_address}")
+    sys.stdout.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    p = sub.add_parser("serve", help="run the API (embedded chain seeded with the demo club by default)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-demo", action="store_true", help="do not seed the demo club on the embedded chain")
+    p.set_defaults(func=cmd_serve)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args, LedgerSettings())
+    except LedgerError as exc:
+        print(f"civic: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
