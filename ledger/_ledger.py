@@ -150,19 +150,29 @@ class Ledger:
             log_index=int(log["logIndex"]),
         )
 
+    def _call(self, call: Any) -> Any:
+        """A contract view, with reverts and node failures translated into ledger errors."""
+        try:
+            return call.call()
+        except Exception as exc:
+            raise self.tx.translate(exc) from exc
+
     def _logs(self, contract: Contract, event: str, **filters: Any) -> list[EventData]:
-        return list(
-            getattr(contract.events, event).get_logs(
-                argument_filters=filters or None, from_block=self.deployment.block_number, to_block="latest"
+        try:
+            return list(
+                getattr(contract.events, event).get_logs(
+                    argument_filters=filters or None, from_block=self.deployment.block_number, to_block="latest"
+                )
             )
-        )
+        except Exception as exc:
+            raise self.tx.translate(exc) from exc
 
     @cached_property
     def _domains(self) -> dict[str, dict[str, Any]]:
         """The EIP-712 domains, read from the contracts themselves (ERC-5267)."""
         domains = {}
         for key, contract in (("points", self.points), ("badges", self.badges)):
-            _, name, version, chain_id, verifying, _, _ = contract.functions.eip712Domain().call()
+            _, name, version, chain_id, verifying, _, _ = self._call(contract.functions.eip712Domain())
             domains[key] = {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying}
         return domains
 
@@ -201,7 +211,7 @@ class Ledger:
 
     def consent_nonce(self, citizen: str) -> int:
         """The nonce the citizen's next redemption consent must carry."""
-        return int(self.points.functions.consentNonce(checksum(citizen, "citizen")).call())
+        return int(self._call(self.points.functions.consentNonce(checksum(citizen, "citizen"))))
 
     def redemption_typed_data(self, citizen: str, points: int, reward_id: int, deadline: int) -> dict[str, Any]:
         """The EIP-712 document a citizen signs to consent to a redemption (for wallets)."""
@@ -336,7 +346,7 @@ class Ledger:
 
     def has_role(self, role: Role, account: str) -> bool:
         account = checksum(account, "account")
-        return all(c.functions.hasRole(role.role_id, account).call() for c in self._role_contracts(role))
+        return all(self._call(c.functions.hasRole(role.role_id, account)) for c in self._role_contracts(role))
 
     def pause(self) -> list[TxResult]:
         return [self._send(c.functions.pause()) for c in (self.points, self.badges)]
@@ -353,17 +363,17 @@ class Ledger:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def balance_of(self, citizen: str) -> int:
-        return int(self.points.functions.balanceOf(checksum(citizen, "citizen")).call())
+        return int(self._call(self.points.functions.balanceOf(checksum(citizen, "citizen"))))
 
     def total_supply(self) -> int:
-        return int(self.points.functions.totalSupply().call())
+        return int(self._call(self.points.functions.totalSupply()))
 
     def limits(self) -> tuple[int, int]:
-        max_award, cap = self.points.functions.limits().call()
+        max_award, cap = self._call(self.points.functions.limits())
         return int(max_award), int(cap)
 
     def is_paused(self) -> bool:
-        return bool(self.points.functions.paused().call())
+        return bool(self._call(self.points.functions.paused()))
 
     def activity(self, activity_id: int) -> ActivityRecord | None:
         """The award of ``activity_id`` with its reversal, if any, rebuilt from events."""
@@ -412,13 +422,13 @@ class Ledger:
         ]
 
     def city_event(self, event_id: int) -> CityEvent:
-        stored = self.badges.functions.cityEvent(event_id).call()
+        stored = self._call(self.badges.functions.cityEvent(event_id))
         claim_start, claim_end, capacity, attendees, venue, _ = stored
-        uri = self.badges.functions.uri(event_id).call()
+        uri = self._call(self.badges.functions.uri(event_id))
         return CityEvent(event_id, Venue(venue), claim_start, claim_end, capacity, attendees, uri)
 
     def event_count(self) -> int:
-        return int(self.badges.functions.eventCount().call())
+        return int(self._call(self.badges.functions.eventCount()))
 
     def _badge_holdings(self, logs: Iterable[EventData]) -> list[BadgeRecord]:
         """Badges currently held, replaying TransferSingle mints and burns in chain order."""
@@ -445,7 +455,7 @@ class Ledger:
         return self._badge_holdings(logs)
 
     def has_badge(self, event_id: int, attendee: str) -> bool:
-        return bool(self.badges.functions.hasBadge(event_id, checksum(attendee, "attendee")).call())
+        return bool(self._call(self.badges.functions.hasBadge(event_id, checksum(attendee, "attendee"))))
 
     def history(self, citizen: str) -> list[HistoryEntry]:
         """Every on-chain record touching ``citizen``, oldest first."""

@@ -55,6 +55,13 @@ class TransactionSender:
     def call_error(self, exc: BaseException) -> LedgerError | None:
         return self._decoder.from_exception(exc)
 
+    def translate(self, exc: BaseException) -> LedgerError:
+        """The ledger error for any exception from a node request: a decoded revert, or
+        :class:`ChainUnavailable` when the node could not answer."""
+        if isinstance(exc, LedgerError):
+            return exc
+        return self._decoder.from_exception(exc) or ChainUnavailable(f"the node request failed: {exc}")
+
     def _gas_limit(self, tx: TxParams, budget: int) -> int:
         try:
             if self._strategy == "estimate":

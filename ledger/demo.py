@@ -21,6 +21,8 @@ from .rules import PointsRules
 __all__ = ["DemoClub", "Member", "mission_points", "seed_demo_club"]
 
 DAY = 86_400
+
+
 @dataclass(frozen=True)
 class Member:
     pseudonym: str
