@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import LedgerSettings, connect, embedded_funder, load_signer
 from .deployment import Deployment
@@ -126,6 +127,24 @@ def cmd_demo(args: argparse.Namespace, settings: LedgerSettings) -> None:
         raise SystemExit(1)
 
 
+def cmd_node(args: argparse.Namespace, settings: LedgerSettings) -> None:
+    import signal
+
+    from .node import ANVIL_DEV_KEY, AnvilNode
+
+    node = AnvilNode(port=args.port, state_path=args.state)
+    node.start()
+    print(f"anvil on {node.url}, state kept in {args.state} (dumped every second and on stop)")
+    print(f"  export CIVIC_RPC_URL={node.url}")
+    print(f"  export CIVIC_PRIVATE_KEY={ANVIL_DEV_KEY}   # anvil's funded development key, local only")
+    print("then: civic deploy, civic serve, ...; Ctrl+C stops the node and writes its state")
+    sys.stdout.flush()
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        node.stop()
+
+
 def cmd_compile(args: argparse.Namespace, settings: LedgerSettings) -> None:
     from .compiler import main as compile_main
 
@@ -184,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="seed a plogging club on the embedded chain and verify a member")
     p.add_argument("--weeks", type=int, default=6)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("node", help="run a local anvil node on loopback with its state persisted to disk")
+    p.add_argument("--port", type=int, default=8545)
+    p.add_argument("--state", type=Path, default=Path("var/anvil/state.json"), help="state file to load and dump")
+    p.set_defaults(func=cmd_node)
 
     sub.add_parser("compile", help="recompile the contracts into ledger/artifacts").set_defaults(func=cmd_compile)
     sub.add_parser("gas-report", help="measure gas and rewrite gas/").set_defaults(func=cmd_gas_report)

@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from ledger import Ledger, LedgerSettings, connect, embedded_funder
+from ledger.node import AnvilNode
 
 BACKENDS = [b.strip() for b in os.environ.get("CIVIC_TEST_BACKENDS", "eth-tester").split(",") if b.strip()]
 ETHER = 10**18
@@ -68,6 +69,14 @@ def _eth_tester_chain() -> Chain:
     funder = embedded_funder(w3)
     assert funder is not None
     return Chain("eth-tester", w3, funder)
+
+
+@pytest.fixture(scope="session")
+def anvil_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    """One anvil for the session; each test runs inside a snapshot that is reverted after it."""
+    with AnvilNode(state_path=tmp_path_factory.mktemp("anvil") / "state.json") as node:
+        w3 = connect(LedgerSettings(rpc_url=node.url))
+        yield Chain("anvil", w3, node.dev_account())
 
 
 @pytest.fixture(params=BACKENDS)

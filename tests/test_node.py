@@ -1,0 +1,48 @@
+"""The local anvil node keeps the ledger's records across a restart."""
+
+import pytest
+
+from ledger import ActivityAward, Ledger, LedgerSettings, Venue, connect
+from ledger.errors import ChainUnavailable, ConfigurationError
+from ledger.node import AnvilNode, anvil_binary
+
+
+def _anvil_available() -> bool:
+    try:
+        anvil_binary()
+    except ConfigurationError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _anvil_available(), reason="anvil not installed (npm ci)")
+
+
+def test_anvil_state_survives_a_restart(tmp_path):
+    state = tmp_path / "state.json"
+    with AnvilNode(state_path=state) as node:
+        w3 = connect(LedgerSettings(rpc_url=node.url))
+        ledger = Ledger.deploy(w3, node.dev_account())
+        citizen = "0x" + "ab" * 20
+        ledger.award_points(ActivityAward(7, citizen, 120))
+        event_id, _ = ledger.create_event(Venue.PHYSICAL, 0, 2**40, 0, "ipfs://meeting")
+        ledger.issue_badge(event_id, citizen)
+        deployment = ledger.deployment
+    assert state.exists()
+
+    with AnvilNode(state_path=state) as node:
+        w3 = connect(LedgerSettings(rpc_url=node.url))
+        reopened = Ledger(w3, deployment, node.dev_account())
+        assert reopened.balance_of(citizen) == 120
+        assert reopened.has_badge(event_id, citizen)
+        assert reopened.activity(7).points == 120
+        # The signing key's nonce carries on from the node, not from zero.
+        reopened.award_points(ActivityAward(8, citizen, 30))
+        assert reopened.balance_of(citizen) == 150
+
+
+def test_anvil_that_cannot_start_reports_why(tmp_path):
+    with AnvilNode() as first:
+        clash = AnvilNode(port=first.port)
+        with pytest.raises(ChainUnavailable, match="already in use"):
+            clash.start(timeout=5)
