@@ -7,8 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ledger import LedgerSettings
-from ledger.cli import build_parser
-from ledger.errors import LedgerError
+from ledger.cli import build_parser, run
 
 __all__ = ["main"]
 
@@ -24,7 +23,8 @@ def cmd_serve(args: argparse.Namespace, settings: LedgerSettings) -> None:
     base = f"http://{args.host}:{args.port}"
     print(f"Civic ledger API on {base}  (OpenAPI: {base}/docs)")
     if boot.admin_token:
-        print("embedded chain, seeded with the demo club; it lives as long as this process")
+        where = settings.embedded_dir if settings.embedded else settings.rpc_url
+        print(f"chain: {where} (the embedded chain is journalled there and replayed on restart)")
         print(f"  admin token:   {boot.admin_token}")
         print(f"  citizen token: {boot.citizen_token}  (address {boot.citizen_address})")
         print(f"  try: curl {base}/v1/verify/citizens/{boot.citizen_address}")
@@ -40,9 +40,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-demo", action="store_true", help="do not seed the demo club on the embedded chain")
     p.set_defaults(func=cmd_serve)
-    args = parser.parse_args(argv)
-    try:
-        args.func(args, LedgerSettings())
-    except LedgerError as exc:
-        print(f"civic: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+    run(parser.parse_args(argv))

@@ -15,37 +15,53 @@ from .records import ActivityAward, Metrics, Venue
 __all__ = ["main"]
 
 
+def _embedded_checked(settings: LedgerSettings) -> None:
+    if settings.embedded and settings.embedded_dir is None:
+        raise ConfigurationError(
+            "an in-memory embedded chain ends with this command: set CIVIC_EMBEDDED_DIR or CIVIC_RPC_URL"
+        )
+
+
+def _signer(settings: LedgerSettings, w3):  # type: ignore[no-untyped-def]
+    """The configured key; on the embedded chain without one, its funded development account."""
+    if settings.embedded and settings.private_key is None and settings.keystore_path is None:
+        funder = embedded_funder(w3)
+        if funder is not None:
+            return funder
+    return load_signer(settings)
+
+
 def _ledger(settings: LedgerSettings):  # type: ignore[no-untyped-def]
     from ._ledger import Ledger
 
-    if settings.embedded:
-        raise ConfigurationError(
-            "the embedded chain lives inside one process: set CIVIC_RPC_URL to a node for deploy, "
-            "award, issue and verify, or run `civic demo`"
-        )
+    _embedded_checked(settings)
     w3 = connect(settings)
     return Ledger(
-        w3, Deployment.load(settings.deployment_path), load_signer(settings), gas_strategy=settings.gas_strategy
+        w3, Deployment.load(settings.deployment_file), _signer(settings, w3), gas_strategy=settings.gas_strategy
     )
 
 
 def cmd_deploy(args: argparse.Namespace, settings: LedgerSettings) -> None:
     from ._ledger import Ledger
 
-    if settings.embedded:
-        raise ConfigurationError("deploying to the embedded chain is pointless across processes: set CIVIC_RPC_URL")
+    _embedded_checked(settings)
+    if settings.deployment_file.exists():
+        raise ConfigurationError(
+            f"{settings.deployment_file} already records a deployment: move it away to deploy again"
+        )
+    w3 = connect(settings)
     ledger = Ledger.deploy(
-        connect(settings),
-        load_signer(settings),
+        w3,
+        _signer(settings, w3),
         max_points_per_award=args.max_award,
         daily_cap=args.daily_cap,
         operators=args.operator,
         gas_strategy=settings.gas_strategy,
     )
-    ledger.deployment.save(settings.deployment_path)
+    ledger.deployment.save(settings.deployment_file)
     d = ledger.deployment
     print(f"points  {d.points_address}\nbadges  {d.badges_address}\nchain   {d.chain_id} block {d.block_number}")
-    print(f"record  {settings.deployment_path}")
+    print(f"record  {settings.deployment_file}")
 
 
 def cmd_award(args: argparse.Namespace, settings: LedgerSettings) -> None:
@@ -113,7 +129,7 @@ def cmd_demo(args: argparse.Namespace, settings: LedgerSettings) -> None:
     from ._ledger import Ledger
     from .demo import seed_demo_club
 
-    w3 = connect(LedgerSettings(rpc_url=None))
+    w3 = connect(LedgerSettings(rpc_url=None, embedded_dir=None))
     city = embedded_funder(w3)
     assert city is not None  # the embedded chain always has genesis accounts
     ledger = Ledger.deploy(w3, city, max_points_per_award=500, daily_cap=1_000)
@@ -216,11 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Runs a parsed command; ledger errors become a message and exit status 2."""
+    from .embedded import close_all
+
     try:
         args.func(args, LedgerSettings())
     except LedgerError as exc:
         print(f"civic: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    finally:
+        close_all()
 
 
 if __name__ == "__main__":

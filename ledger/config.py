@@ -30,8 +30,11 @@ class LedgerSettings(BaseSettings):
     #: Encrypted keystore (web3 secret storage) holding the operating key, and its password.
     keystore_path: Path | None = None
     keystore_password: SecretStr | None = None
-    #: Where `deploy` writes the deployment record and later commands read it.
-    deployment_path: Path = Path("var/deployment.json")
+    #: Where the embedded chain keeps its journal (it survives restarts); unset keeps it in memory.
+    embedded_dir: Path | None = Path("var/embedded")
+    #: Where `deploy` writes the deployment record and later commands read it (default: beside
+    #: the embedded chain, or var/deployment.json for a node).
+    deployment_path: Path | None = None
     #: "estimate" asks the node (fast on real nodes); "preflight" runs one eth_call and sends a
     #: fixed gas budget (on eth-tester an estimate costs a dozen executions). Default by backend.
     gas_strategy: Literal["estimate", "preflight"] | None = None
@@ -43,10 +46,22 @@ class LedgerSettings(BaseSettings):
     def embedded(self) -> bool:
         return self.rpc_url is None
 
+    @property
+    def deployment_file(self) -> Path:
+        if self.deployment_path is not None:
+            return self.deployment_path
+        if self.embedded and self.embedded_dir is not None:
+            return self.embedded_dir / "deployment.json"
+        return Path("var/deployment.json")
+
 
 def connect(settings: LedgerSettings) -> Web3:
     """A Web3 bound to the configured backend: eth-tester in-process, or a JSON-RPC node."""
     if settings.rpc_url is None:
+        if settings.embedded_dir is not None:
+            from .embedded import open_durable_chain
+
+            return open_durable_chain(settings.embedded_dir)
         w3 = Web3(EthereumTesterProvider())
     else:
         # The validation middleware asks eth_chainId before every call; the chain id cannot change
@@ -93,12 +108,15 @@ def embedded_funder(w3: Web3) -> LocalAccount | None:
 
 def advance_chain_time(w3: Web3, seconds: int) -> None:
     """Moves a development chain's clock forward and mines a block (eth-tester or anvil/hardhat)."""
-    latest = int(w3.eth.get_block("latest")["timestamp"])
+    from .embedded import DurableTesterProvider
+
     provider = w3.provider
+    if isinstance(provider, DurableTesterProvider):
+        provider.advance_time(seconds)
+        return
     if isinstance(provider, EthereumTesterProvider):
         tester: Any = provider.ethereum_tester
-        tester.time_travel(latest + seconds)
-        tester.mine_blocks()
+        tester.time_travel(int(w3.eth.get_block("latest")["timestamp"]) + seconds)  # mines one block
         return
     w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

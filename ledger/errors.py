@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
@@ -92,8 +92,6 @@ class TransactionFailed(LedgerError):
 class ContractRevert(LedgerError):
     """A contract rejected the call with a custom error; ``values`` holds its arguments."""
 
-    error_name: ClassVar[str] = ""
-
     def __init__(self, error_name: str, values: dict[str, Any]) -> None:
         self.name = error_name
         self.values = values
@@ -102,56 +100,219 @@ class ContractRevert(LedgerError):
         super().__init__(f"{error_name}({shown}): {doc}")
 
 
-def _revert(name: str, doc: str, *aliases: str) -> type[ContractRevert]:
-    cls = type(name, (ContractRevert,), {"__doc__": doc, "error_name": name, "__module__": __name__})
-    _BY_ERROR[name] = cls
-    for alias in aliases:
-        _BY_ERROR[alias] = cls
-    return cls
-
-
 _BY_ERROR: dict[str, type[ContractRevert]] = {}
 
+
+def _register(cls: type[ContractRevert], *aliases: str) -> None:
+    """Maps the contract error ``cls`` is named after, and any ``aliases``, to ``cls``."""
+    for name in (cls.__name__, *aliases):
+        _BY_ERROR[name] = cls
+
+
 # Points
-PointsNonTransferable = _revert("PointsNonTransferable", "Points cannot be transferred or approved.")
-DuplicateActivity = _revert("DuplicateActivity", "This activity id has already been awarded.")
-UnknownActivityKind = _revert("UnknownActivityKind", "The activity kind is not enabled.")
-ZeroPointsAward = _revert("ZeroPointsAward", "An award must carry at least one point.")
-AwardTooLarge = _revert("AwardTooLarge", "The award is larger than the per-award maximum.")
-DailyCapExceeded = _revert("DailyCapExceeded", "The award would take the citizen past the daily cap.")
-InvalidCitizen = _revert("InvalidCitizen", "The zero address cannot hold points.")
-EmptyBatch = _revert("EmptyBatch", "A batch must hold at least one record.")
-InvalidLimits = _revert("InvalidLimits", "Limits must be non-zero and the per-award maximum within the daily cap.")
-InsufficientPoints = _revert("InsufficientPoints", "The citizen holds fewer points than needed.")
-ActivityNotAwarded = _revert("ActivityNotAwarded", "This activity id was never awarded.")
-ActivityAlreadyReversed = _revert("ActivityAlreadyReversed", "This award has already been reversed.")
-ConsentExpired = _revert("ConsentExpired", "The citizen's signed consent is past its deadline.")
-InvalidConsentSignature = _revert("InvalidConsentSignature", "The consent was not signed by the citizen.")
+class PointsNonTransferable(ContractRevert):
+    """Points cannot be transferred or approved."""
+
+
+_register(PointsNonTransferable)
+
+
+class DuplicateActivity(ContractRevert):
+    """This activity id has already been awarded."""
+
+
+_register(DuplicateActivity)
+
+
+class UnknownActivityKind(ContractRevert):
+    """The activity kind is not enabled."""
+
+
+_register(UnknownActivityKind)
+
+
+class ZeroPointsAward(ContractRevert):
+    """An award must carry at least one point."""
+
+
+_register(ZeroPointsAward)
+
+
+class AwardTooLarge(ContractRevert):
+    """The award is larger than the per-award maximum."""
+
+
+_register(AwardTooLarge)
+
+
+class DailyCapExceeded(ContractRevert):
+    """The award would take the citizen past the daily cap."""
+
+
+_register(DailyCapExceeded)
+
+
+class InvalidCitizen(ContractRevert):
+    """The zero address cannot hold points."""
+
+
+_register(InvalidCitizen)
+
+
+class EmptyBatch(ContractRevert):
+    """A batch must hold at least one record."""
+
+
+_register(EmptyBatch)
+
+
+class InvalidLimits(ContractRevert):
+    """Limits must be non-zero and the per-award maximum within the daily cap."""
+
+
+_register(InvalidLimits)
+
+
+class InsufficientPoints(ContractRevert):
+    """The citizen holds fewer points than needed."""
+
+
+_register(InsufficientPoints)
+
+
+class ActivityNotAwarded(ContractRevert):
+    """This activity id was never awarded."""
+
+
+_register(ActivityNotAwarded)
+
+
+class ActivityAlreadyReversed(ContractRevert):
+    """This award has already been reversed."""
+
+
+_register(ActivityAlreadyReversed)
+
+
+class ConsentExpired(ContractRevert):
+    """The citizen's signed consent is past its deadline."""
+
+
+_register(ConsentExpired)
+
+
+class InvalidConsentSignature(ContractRevert):
+    """The consent was not signed by the citizen."""
+
+
+_register(InvalidConsentSignature)
+
+
 # Badges
-BadgeNonTransferable = _revert("BadgeNonTransferable", "Badges are soulbound and cannot be transferred.")
-UnknownEvent = _revert("UnknownEvent", "No city event has this id.")
-AlreadyHasBadge = _revert("AlreadyHasBadge", "The attendee already holds this event's badge.")
-NoBadge = _revert("NoBadge", "The attendee does not hold this event's badge.")
-EventFull = _revert("EventFull", "The event has reached its capacity.")
-ClaimWindowClosed = _revert("ClaimWindowClosed", "Claims are accepted only inside the event's claim window.")
-InvalidClaimWindow = _revert("InvalidClaimWindow", "The claim window ends before it starts.")
-VoucherExpired = _revert("VoucherExpired", "The claim voucher is past its deadline.")
-VoucherAlreadyUsed = _revert("VoucherAlreadyUsed", "The claim voucher has already been used.")
-InvalidVoucherSigner = _revert("InvalidVoucherSigner", "The voucher was not signed by a badge issuer.")
-InvalidAttendee = _revert("InvalidAttendee", "The zero address cannot hold a badge.")
+class BadgeNonTransferable(ContractRevert):
+    """Badges are soulbound and cannot be transferred."""
+
+
+_register(BadgeNonTransferable)
+
+
+class UnknownEvent(ContractRevert):
+    """No city event has this id."""
+
+
+_register(UnknownEvent)
+
+
+class AlreadyHasBadge(ContractRevert):
+    """The attendee already holds this event's badge."""
+
+
+_register(AlreadyHasBadge)
+
+
+class NoBadge(ContractRevert):
+    """The attendee does not hold this event's badge."""
+
+
+_register(NoBadge)
+
+
+class EventFull(ContractRevert):
+    """The event has reached its capacity."""
+
+
+_register(EventFull)
+
+
+class ClaimWindowClosed(ContractRevert):
+    """Claims are accepted only inside the event's claim window."""
+
+
+_register(ClaimWindowClosed)
+
+
+class InvalidClaimWindow(ContractRevert):
+    """The claim window ends before it starts."""
+
+
+_register(InvalidClaimWindow)
+
+
+class VoucherExpired(ContractRevert):
+    """The claim voucher is past its deadline."""
+
+
+_register(VoucherExpired)
+
+
+class VoucherAlreadyUsed(ContractRevert):
+    """The claim voucher has already been used."""
+
+
+_register(VoucherAlreadyUsed)
+
+
+class InvalidVoucherSigner(ContractRevert):
+    """The voucher was not signed by a badge issuer."""
+
+
+_register(InvalidVoucherSigner)
+
+
+class InvalidAttendee(ContractRevert):
+    """The zero address cannot hold a badge."""
+
+
+_register(InvalidAttendee)
+
+
 # OpenZeppelin
-NotAuthorized = _revert(
-    "NotAuthorized", "The sending account lacks the role this action needs.", "AccessControlUnauthorizedAccount"
-)
-LedgerPaused = _revert("LedgerPaused", "Awards and issuance are paused.", "EnforcedPause")
-ReentrantCall = _revert("ReentrantCall", "A re-entrant call was refused.", "ReentrancyGuardReentrantCall")
-InvalidSignature = _revert(
-    "InvalidSignature",
-    "The signature is malformed or malleable.",
-    "ECDSAInvalidSignature",
-    "ECDSAInvalidSignatureS",
-    "ECDSAInvalidSignatureLength",
-)
+class NotAuthorized(ContractRevert):
+    """The sending account lacks the role this action needs."""
+
+
+_register(NotAuthorized, "AccessControlUnauthorizedAccount")
+
+
+class LedgerPaused(ContractRevert):
+    """Awards and issuance are paused."""
+
+
+_register(LedgerPaused, "EnforcedPause")
+
+
+class ReentrantCall(ContractRevert):
+    """A re-entrant call was refused."""
+
+
+_register(ReentrantCall, "ReentrancyGuardReentrantCall")
+
+
+class InvalidSignature(ContractRevert):
+    """The signature is malformed or malleable."""
+
+
+_register(InvalidSignature, "ECDSAInvalidSignature", "ECDSAInvalidSignatureS", "ECDSAInvalidSignatureLength")
 
 _EXECUTION_REVERTED = re.compile(r"execution reverted: (b['\"].*['\"])$", re.DOTALL)
 

@@ -57,7 +57,7 @@ def _per_record(gas: int, records: int) -> int:
 
 def measure() -> list[Measurement]:
     """Deploys on a fresh embedded chain and measures every operation."""
-    w3 = connect(LedgerSettings(rpc_url=None))
+    w3 = connect(LedgerSettings(rpc_url=None, embedded_dir=None))
     funder = embedded_funder(w3)
     assert funder is not None
     city = funder

@@ -65,7 +65,7 @@ class Chain:
 
 
 def _eth_tester_chain() -> Chain:
-    w3 = connect(LedgerSettings(rpc_url=None))
+    w3 = connect(LedgerSettings(rpc_url=None, embedded_dir=None))
     funder = embedded_funder(w3)
     assert funder is not None
     return Chain("eth-tester", w3, funder)

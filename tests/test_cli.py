@@ -32,13 +32,32 @@ def test_mission_points_follow_the_clubs_rule():
     assert mission_points(Metrics(steps=12_000, litter_grams=2_000)) == 10 + 50 + 50
 
 
-@pytest.mark.parametrize("command", [["deploy"], ["verify", "0x" + "11" * 20]])
-def test_chain_commands_refuse_the_embedded_chain_with_a_clear_message(command, capsys, monkeypatch):
+def test_commands_in_separate_runs_share_the_durable_embedded_chain(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CIVIC_RPC_URL", raising=False)
+    monkeypatch.setenv("CIVIC_EMBEDDED_DIR", str(tmp_path / "chain"))
+    citizen = "0x" + "5a" * 20
+    main(["deploy"])
+    main(["award", "--citizen", citizen, "--activity-id", "1", "--points", "75", "--steps", "6200", "--litter", "90"])
+    main(
+        ["create-event", "--venue", "metaverse", "--claim-start", "0", "--claim-end", "9999999999", "--uri", "ipfs://x"]
+    )
+    main(["issue", "--event-id", "1", citizen])
+    capsys.readouterr()
+    main(["verify", citizen])
+    out = capsys.readouterr().out
+    assert "points: 75 on-chain, 75 rebuilt from events" in out
+    assert "badges held: 1" in out
+    assert "verified: yes" in out
+
+
+def test_deploy_refuses_to_overwrite_a_deployment_record(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CIVIC_RPC_URL", raising=False)
+    monkeypatch.setenv("CIVIC_EMBEDDED_DIR", str(tmp_path / "chain"))
+    main(["deploy"])
     with pytest.raises(SystemExit) as exc:
-        main(command)
+        main(["deploy"])
     assert exc.value.code == 2
-    assert "CIVIC_RPC_URL" in capsys.readouterr().err
+    assert "already records a deployment" in capsys.readouterr().err
 
 
 def test_award_rejects_a_malformed_citizen_address(capsys, monkeypatch):

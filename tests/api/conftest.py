@@ -97,14 +97,18 @@ def api(tmp_path) -> Iterator[Api]:
         data_key=SecretStr(Fernet.generate_key().decode()),
         rate_limit_per_minute=1_000,
     )
-    w3 = connect(LedgerSettings(rpc_url=None))
+    w3 = connect(LedgerSettings(rpc_url=None, embedded_dir=None))
     city = embedded_funder(w3)
     assert city is not None
     ledger = Ledger.deploy(w3, city, max_points_per_award=500, daily_cap=settings.daily_points_cap)
     store = Store(settings.database_url)
     store.migrate()
     state = AppState(
-        settings, store, ledger, Cipher(settings.data_key.get_secret_value()), RateLimiter(settings.rate_limit_per_minute)
+        settings,
+        store,
+        ledger,
+        Cipher(settings.data_key.get_secret_value()),
+        RateLimiter(settings.rate_limit_per_minute),
     )
     with TestClient(create_app(state, award_interval=0)) as client:
         yield Api(client, state, ledger)
