@@ -6,10 +6,11 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger import ActivityAward, Ledger, Metrics
-from ledger.errors import DuplicateActivity
+from ledger.errors import AwardTooLarge, DailyCapExceeded, DuplicateActivity, UnknownActivityKind, ZeroPointsAward
 from ledger.rules import PointsRules
 
 from .errors import ApiError
@@ -119,7 +120,12 @@ def submit_claim(
             EvidenceUse(evidence_hash=row.track_hash, claim_id=row.id),
         ]
     )
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        # A concurrent claim recorded the same evidence after the check above.
+        session.rollback()
+        raise ApiError(409, "evidence_already_used", "this evidence already backs another claim") from exc
     return row
 
 
@@ -147,7 +153,7 @@ def award_approved(session: Session, ledger: Ledger, batch_size: int) -> tuple[i
         pending = [r for r in rows if not ledger.points.functions.activityStatus(r.id).call()[0]]
         for row in rows:
             if row not in pending:
-                _mark_awarded_from_chain(ledger, row)
+                _mark_awarded_from_chain(ledger, row, citizens[row.citizen_id])
         if pending:
             awards = [
                 ActivityAward(
@@ -165,6 +171,19 @@ def award_approved(session: Session, ledger: Ledger, batch_size: int) -> tuple[i
             except DuplicateActivity:
                 session.rollback()
                 continue  # another worker got there first: reconcile on the next pass
+            except DailyCapExceeded as exc:
+                # The contract caps awards per chain day, the service per outing day: hold what
+                # does not fit instead of failing the whole batch, for every citizen, every time.
+                _hold_over_daily_cap(ledger, pending, citizens, str(exc.values["citizen"]), exc)
+                session.commit()
+                continue
+            except (AwardTooLarge, UnknownActivityKind, ZeroPointsAward) as exc:
+                refused = next((r for r in pending if r.id == exc.values.get("activity_id")), None)
+                if refused is None:
+                    raise
+                _hold(refused, f"the contract refused the award: {exc}")
+                session.commit()
+                continue
             for r in pending:
                 r.status, r.tx_hash, r.block_number = ClaimStatus.AWARDED, result.tx_hash, result.block_number
             transactions.append(result.tx_hash)
@@ -172,8 +191,39 @@ def award_approved(session: Session, ledger: Ledger, batch_size: int) -> tuple[i
         session.commit()
 
 
-def _mark_awarded_from_chain(ledger: Ledger, row: ActivityClaim) -> None:
+def _hold(row: ActivityClaim, reason: str) -> None:
+    row.status = ClaimStatus.HELD
+    row.hold_reasons = "\n".join(r for r in (row.hold_reasons, reason) if r)
+
+
+def _hold_over_daily_cap(
+    ledger: Ledger, rows: list[ActivityClaim], citizens: dict[str, str], citizen: str, exc: DailyCapExceeded
+) -> None:
+    """Holds, in batch order, the claims of ``citizen`` that would take them past today's cap on-chain."""
+    _, cap = ledger.limits()
+    so_far = int(ledger.points.functions.awardedToday(citizen).call())
+    held = False
+    for row in rows:
+        if citizens[row.citizen_id].lower() != citizen.lower():
+            continue
+        if so_far + row.points > cap:
+            _hold(row, f"over the on-chain daily cap of {cap} points: approve it again on another day")
+            held = True
+        else:
+            so_far += row.points
+    if not held:
+        raise exc
+
+
+def _mark_awarded_from_chain(ledger: Ledger, row: ActivityClaim, address: str) -> None:
     record = ledger.activity(row.id)
+    if record is not None and (
+        record.citizen.lower() != address.lower() or "0x" + record.evidence_hash.hex() != row.evidence_commitment
+    ):
+        # The id was used on-chain for another award (a store restored from an old backup, say):
+        # this claim was never awarded and must not be reported as if it were.
+        _hold(row, f"activity id {row.id} is already used on-chain by another award; an operator must resolve it")
+        return
     row.status = ClaimStatus.AWARDED
     if record is not None:
         row.tx_hash, row.block_number = record.ref.tx_hash, record.ref.block_number

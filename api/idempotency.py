@@ -4,6 +4,7 @@ second on-chain write; the same key with another body gets 409."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,11 @@ from .store import IdempotencyRecord, Store
 __all__ = ["IdempotencyMiddleware"]
 
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+#: Writes whose answers carry a secret or personal data (a session or staff token, a private key,
+#: a profile). Their answers are never kept, so the key does not apply to them: the store keeps
+#: tokens only hashed and keys and profiles only encrypted (and erasable), and a replay would hand
+#: the secret to whoever repeats the request, past a sign-in nonce that is good for one use.
+_NOT_KEPT = re.compile(r"^/v1/(auth/siwe/verify|staff-tokens|citizens|citizens/me/key-export)/?$")
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -29,7 +35,7 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         key = request.headers.get("idempotency-key")
-        if request.method not in _WRITES or key is None:
+        if request.method not in _WRITES or key is None or _NOT_KEPT.match(request.url.path):
             return await call_next(request)
         if not 1 <= len(key) <= 200:
             return _error(422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters")
@@ -62,7 +68,13 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
                 replay.headers["Idempotent-Replayed"] = "true"
                 return replay
 
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except BaseException:
+            # An unhandled error (answered 500 further out): free the key for the retry, as for
+            # any other server error, instead of leaving it "in progress" for ever.
+            self._forget(store, principal, key)
+            raise
         chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
         payload = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
         with store.session() as session:
@@ -79,3 +91,13 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
                 session.commit()
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         return Response(payload, status_code=response.status_code, headers=headers, media_type=response.media_type)
+
+    @staticmethod
+    def _forget(store: Store, principal: str, key: str) -> None:
+        with store.session() as session:
+            record = session.scalar(
+                select(IdempotencyRecord).where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+            )
+            if record is not None and record.status_code is None:
+                session.delete(record)
+                session.commit()

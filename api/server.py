@@ -21,6 +21,7 @@ from ledger.deployment import Deployment
 from ledger.errors import ConfigurationError
 
 from .deps import AppState
+from .outbox import SqlOutbox
 from .ratelimit import RateLimiter
 from .security import Cipher, hash_token, new_token
 from .settings import ApiSettings
@@ -47,19 +48,27 @@ def build_state(ledger_settings: LedgerSettings, *, seed_demo: bool = True) -> B
             raise ConfigurationError("the service needs a durable chain: set CIVIC_EMBEDDED_DIR or CIVIC_RPC_URL")
         return _embedded(ledger_settings, ledger_settings.embedded_dir, seed_demo)
     settings = ApiSettings()  # type: ignore[call-arg]  # CIVIC_DATA_KEY is required here
+    store = _store(settings)
     w3 = connect(ledger_settings)
     ledger = Ledger(
         w3,
         Deployment.load(ledger_settings.deployment_file),
         load_signer(ledger_settings),
         gas_strategy=ledger_settings.gas_strategy,
+        outbox=SqlOutbox(store),
     )
-    return Bootstrap(_state(settings, ledger))
+    return Bootstrap(_state(settings, store, ledger))
 
 
-def _state(settings: ApiSettings, ledger: Ledger) -> AppState:
+def _store(settings: ApiSettings) -> Store:
     store = Store(settings.database_url)
     store.migrate()
+    return store
+
+
+def _state(settings: ApiSettings, store: Store, ledger: Ledger) -> AppState:
+    """The service's state; first re-sends whatever a crash left signed but unsettled."""
+    ledger.tx.resume()
     cipher = Cipher(settings.data_key.get_secret_value())
     return AppState(settings, store, ledger, cipher, RateLimiter(settings.rate_limit_per_minute))
 
@@ -78,20 +87,23 @@ def _embedded(ledger_settings: LedgerSettings, directory: Path, seed_demo: bool)
     if not os.environ.get("CIVIC_DATA_KEY"):
         defaults["data_key"] = SecretStr(_secret_file(directory / "data.key", lambda: Fernet.generate_key().decode()))
     settings = ApiSettings(**defaults)  # type: ignore[arg-type]
+    store = _store(settings)
     w3 = connect(ledger_settings)
     city = embedded_funder(w3)
     assert city is not None
     tokens_path = directory / "demo-tokens.json"
     deployment_path = ledger_settings.deployment_file
     if deployment_path.exists():
-        ledger = Ledger(w3, Deployment.load(deployment_path), city)
-        state = _state(settings, ledger)
+        ledger = Ledger(w3, Deployment.load(deployment_path), city, outbox=SqlOutbox(store))
+        state = _state(settings, store, ledger)
         tokens = json.loads(tokens_path.read_text()) if tokens_path.exists() else {}
         return Bootstrap(state, tokens.get("admin"), tokens.get("citizen"), tokens.get("citizen_address"))
 
-    ledger = Ledger.deploy(w3, city, max_points_per_award=500, daily_cap=settings.daily_points_cap)
+    ledger = Ledger.deploy(
+        w3, city, max_points_per_award=500, daily_cap=settings.daily_points_cap, outbox=SqlOutbox(store)
+    )
     ledger.deployment.save(deployment_path)
-    state = _state(settings, ledger)
+    state = _state(settings, store, ledger)
     admin_token = new_token("staff")
     boot = Bootstrap(state, admin_token=admin_token)
     with state.store.session() as session:

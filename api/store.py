@@ -42,6 +42,7 @@ __all__ = [
     "ClaimStatus",
     "EvidenceUse",
     "IdempotencyRecord",
+    "OutboxRow",
     "RedemptionRow",
     "ReviewDecision",
     "Reward",
@@ -216,6 +217,19 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OutboxRow(Base):
+    """A signed transaction, recorded before it is broadcast (see ledger's Outbox)."""
+
+    __tablename__ = "outbox"
+    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(42), index=True)
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from ledger import Venue
+from ledger.records import checksum
 
 from ..deps import CitizenDep, IssuerDep, SessionDep, StateDep, rate_limited
 from ..errors import ApiError
@@ -47,7 +48,8 @@ def _event_public(row: CityEventRow, attendees: int) -> EventPublic:
 
 
 def _event(session: SessionDep, event_id: int) -> CityEventRow:
-    row = session.get(CityEventRow, event_id)
+    # Ids outside the store's 64-bit column are not events (and would overflow the query).
+    row = session.get(CityEventRow, event_id) if 0 < event_id < 2**63 else None
     if row is None:
         raise ApiError(404, "event_not_found", f"no event {event_id}")
     return row
@@ -152,7 +154,19 @@ async def issue_badges(
 ) -> BadgeIssueResult:
     _event(session, event_id)
     addresses = _resolve_attendees(session, await _attendee_entries(request))
+    addresses = [checksum(a, "attendee") for a in addresses]
     with state.chain() as ledger:
+        # Long lists go out in several transactions: refuse up front what a later one would
+        # refuse, so that issuance stays all or none.
+        held = ledger.badges.functions.balanceOfBatch(addresses, [event_id] * len(addresses)).call()
+        holders = [a for a, count in zip(addresses, held, strict=True) if count]
+        if holders:
+            raise ApiError(409, "already_has_badge", f"already holding this event's badge: {', '.join(holders[:10])}")
+        event = ledger.city_event(event_id)
+        if event.capacity and event.attendees + len(addresses) > event.capacity:
+            raise ApiError(
+                409, "event_full", f"the event has {event.capacity - event.attendees} places left, not {len(addresses)}"
+            )
         results = ledger.issue_badges(event_id, addresses)
     return BadgeIssueResult(event_id=event_id, issued=len(addresses), transactions=[r.tx_hash for r in results])
 

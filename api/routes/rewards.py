@@ -92,6 +92,8 @@ def redeem(body: RedemptionCreate, citizen: CitizenDep, state: StateDep, session
 @router.post("/activities/{activity_id}/reverse", response_model=RedemptionPublic)
 def reverse_award(activity_id: int, body: Reverse, state: StateDep, _: AdminDep) -> RedemptionPublic:
     """Reverses a wrongful award: a new on-chain event and a balance correction, never an edit."""
+    if not 0 <= activity_id < 2**256:
+        raise ApiError(422, "invalid_input", "activity ids are unsigned 256-bit integers")
     with state.chain() as ledger:
         record = ledger.activity(activity_id)
         if record is None:

@@ -79,6 +79,8 @@ def verify_activity(activity_id: int, state: StateDep) -> ActivityVerified:
 
 @router.get("/events/{event_id}/badges/{address}", response_model=BadgeVerified)
 def verify_badge(event_id: int, address: str, state: StateDep) -> BadgeVerified:
+    if not 0 <= event_id < 2**256:
+        raise ApiError(422, "invalid_input", "event ids are unsigned 256-bit integers")
     address = checksum(address, "address")
     with state.chain() as ledger:
         holds = ledger.has_badge(event_id, address)

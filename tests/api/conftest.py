@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.deps import AppState
+from api.outbox import SqlOutbox
 from api.ratelimit import RateLimiter
 from api.security import Cipher, hash_token, new_token
 from api.settings import ApiSettings
@@ -100,9 +101,11 @@ def api(tmp_path) -> Iterator[Api]:
     w3 = connect(LedgerSettings(rpc_url=None, embedded_dir=None))
     city = embedded_funder(w3)
     assert city is not None
-    ledger = Ledger.deploy(w3, city, max_points_per_award=500, daily_cap=settings.daily_points_cap)
     store = Store(settings.database_url)
     store.migrate()
+    ledger = Ledger.deploy(
+        w3, city, max_points_per_award=500, daily_cap=settings.daily_points_cap, outbox=SqlOutbox(store)
+    )
     state = AppState(
         settings,
         store,
