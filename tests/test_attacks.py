@@ -21,6 +21,7 @@ from ledger._ledger import _decoder
 from ledger.errors import (
     AccessDenied,
     AlreadyHasBadge,
+    ContractRevert,
     InsufficientPoints,
     InvalidConsentSignature,
     InvalidSignature,
@@ -341,7 +342,7 @@ def test_voucher_redirected_to_another_attendee_is_refused(ledger, citizens):
 # ---------------------------------------------------------------------------------------- 7. roles
 
 
-def _assert_not_authorized(info: pytest.ExceptionInfo[NotAuthorized], account: str, role: Role) -> None:
+def _assert_not_authorized(info: pytest.ExceptionInfo[ContractRevert], account: str, role: Role) -> None:
     assert info.value.values == {"account": account, "needed_role": _role_hex(role)}
 
 
