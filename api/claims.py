@@ -80,7 +80,9 @@ def submit_claim(
         raise ApiError(422, "invalid_time", "ended_at must be after started_at")
     if claim.ended_at > now + timedelta(minutes=5):
         raise ApiError(422, "invalid_time", "the outing cannot end in the future")
-    if claim.photo_hash == claim.track_hash:
+    if claim.started_at.year < 2000:
+        raise ApiError(422, "invalid_time", "started_at is before the year 2000")
+    if claim.photo_hash.lower() == claim.track_hash.lower():
         raise ApiError(422, "invalid_evidence", "photo_hash and track_hash must differ")
     used = session.scalars(
         select(EvidenceUse.evidence_hash).where(
@@ -88,6 +90,9 @@ def submit_claim(
         )
     ).all()
     if used:
+        earlier = _same_claim(session, citizen, claim)
+        if earlier is not None:
+            return earlier  # a retry of a claim already recorded: the same claim, not a second one
         raise ApiError(409, "evidence_already_used", "this evidence already backs another claim")
     metrics = Metrics(claim.distance_meters, claim.duration_seconds, claim.litter_grams, claim.steps)
     points = rules.points_for(metrics)
@@ -127,6 +132,26 @@ def submit_claim(
         session.rollback()
         raise ApiError(409, "evidence_already_used", "this evidence already backs another claim") from exc
     return row
+
+
+def _same_claim(session: Session, citizen: Citizen, claim: ClaimCreate) -> ActivityClaim | None:
+    """The citizen's recorded claim with exactly this outing and evidence, if there is one."""
+    row = session.scalar(
+        select(ActivityClaim).where(
+            ActivityClaim.citizen_id == citizen.id,
+            ActivityClaim.photo_hash == claim.photo_hash.lower(),
+            ActivityClaim.track_hash == claim.track_hash.lower(),
+        )
+    )
+    if row is None:
+        return None
+    same = (
+        row.started_at == claim.started_at
+        and row.ended_at == claim.ended_at
+        and (row.distance_meters, row.duration_seconds, row.steps, row.litter_grams)
+        == (claim.distance_meters, claim.duration_seconds, claim.steps, claim.litter_grams)
+    )
+    return row if same else None
 
 
 def award_approved(session: Session, ledger: Ledger, batch_size: int) -> tuple[int, list[str]]:

@@ -132,4 +132,5 @@ IssuerDep = Annotated[StaffPrincipal, Depends(require_staff("issuer"))]
 PauserDep = Annotated[StaffPrincipal, Depends(require_staff("pauser"))]
 #: Staff who may enrol citizens without a wallet.
 EnrollerDep = Annotated[StaffPrincipal, Depends(require_staff("minter", "issuer"))]
-AnyStaffDep = Annotated[StaffPrincipal, Depends(require_staff())]
+#: Any valid staff token, whatever its role (``require_staff()`` alone would admit admins only).
+AnyStaffDep = Annotated[StaffPrincipal, Depends(require_staff(*STAFF_ROLES))]

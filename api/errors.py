@@ -57,7 +57,11 @@ _REVERT_STATUS: dict[type[ledger_errors.ContractRevert], int] = {
 
 def ledger_error_response(exc: ledger_errors.LedgerError) -> tuple[int, str, str]:
     if isinstance(exc, ledger_errors.ContractRevert):
-        return _REVERT_STATUS.get(type(exc), 422), _snake(exc.name), str(exc)
+        # The code comes from the ledger's class, not the Solidity name it was decoded from:
+        # OpenZeppelin's EnforcedPause is LedgerPaused, so the code is ledger_paused, whichever
+        # library error the contracts happen to raise. A revert no class knows keeps its own name.
+        known = type(exc) is not ledger_errors.ContractRevert
+        return _REVERT_STATUS.get(type(exc), 422), _snake(type(exc).__name__ if known else exc.name), str(exc)
     if isinstance(exc, ledger_errors.InvalidInput):
         return 422, "invalid_input", str(exc)
     if isinstance(exc, ledger_errors.ChainUnavailable):
@@ -94,7 +98,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
+        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

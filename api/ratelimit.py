@@ -18,10 +18,21 @@ class RateLimiter:
         self.per_minute = per_minute
         self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._swept = time.monotonic()
+
+    def _sweep(self, now: float) -> None:
+        """Forgets clients with no hit in the last minute: without this every address ever seen
+        kept its entry, and a stream of new addresses grew the process without bound."""
+        if now - self._swept < 60:
+            return
+        self._swept = now
+        for key in [k for k, hits in self._hits.items() if not hits or now - hits[-1] > 60]:
+            del self._hits[key]
 
     def check(self, client: str, bucket: str) -> None:
         now = time.monotonic()
         with self._lock:
+            self._sweep(now)
             hits = self._hits[(client, bucket)]
             while hits and now - hits[0] > 60:
                 hits.popleft()

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Hash32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
-UInt32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+UInt32 = Annotated[StrictInt, Field(ge=0, le=2**32 - 1)]
+#: Ids kept in the database: a signed 64-bit integer.
+DbId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 StaffRole = Literal["admin", "minter", "issuer", "redeemer", "pauser"]
 
 
@@ -206,7 +208,7 @@ class RewardPublic(BaseModel):
 
 
 class RedemptionCreate(Request):
-    reward_id: Annotated[int, Field(ge=1)]
+    reward_id: DbId
     #: For citizens with their own wallet: the EIP-712 consent from GET /v1/redemptions/consent.
     deadline: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
     signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")] | None = None

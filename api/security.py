@@ -57,6 +57,7 @@ class SiweMessage:
     nonce: str
     issued_at: datetime
     expiration_time: datetime | None
+    not_before: datetime | None = None
 
 
 _SIWE = re.compile(
@@ -69,7 +70,12 @@ _SIWE = re.compile(
     r"Nonce: (?P<nonce>[A-Za-z0-9]{8,})\n"
     r"Issued At: (?P<issued_at>[^\n]+)"
     r"(?:\nExpiration Time: (?P<expiration_time>[^\n]+))?"
-    r"(?:\n[A-Za-z ]+: [^\n]*)*\n?$"
+    # The remaining optional fields, in the order EIP-4361 fixes: an unknown or misplaced field
+    # (say a second "Not Before" after "Request ID") must not slip past the checks unread.
+    r"(?:\nNot Before: (?P<not_before>[^\n]+))?"
+    r"(?:\nRequest ID: [^\n]*)?"
+    r"(?:\nResources:(?:\n- [^\n]+)*)?"
+    r"\n?$"
 )
 
 
@@ -85,7 +91,10 @@ def parse_siwe(message: str) -> SiweMessage:
     match = _SIWE.match(message)
     if match is None:
         raise ValueError("not an EIP-4361 Sign-In with Ethereum message")
+    if match.group("version") != "1":
+        raise ValueError("only version 1 of EIP-4361 messages is supported")
     expiration = match.group("expiration_time")
+    not_before = match.group("not_before")
     return SiweMessage(
         domain=match.group("domain"),
         address=match.group("address"),
@@ -95,6 +104,7 @@ def parse_siwe(message: str) -> SiweMessage:
         nonce=match.group("nonce"),
         issued_at=_when(match.group("issued_at")),
         expiration_time=_when(expiration) if expiration else None,
+        not_before=_when(not_before) if not_before else None,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import Ledger, LedgerSettings, connect, embedded_funder, load_signer
@@ -25,7 +26,7 @@ from .outbox import SqlOutbox
 from .ratelimit import RateLimiter
 from .security import Cipher, hash_token, new_token
 from .settings import ApiSettings
-from .store import Citizen, CitizenSession, CityEventRow, Reward, StaffToken, Store, utcnow
+from .store import Citizen, CitizenSession, CityEventRow, IdempotencyRecord, Reward, StaffToken, Store, utcnow
 
 __all__ = ["Bootstrap", "build_state"]
 
@@ -63,6 +64,15 @@ def build_state(ledger_settings: LedgerSettings, *, seed_demo: bool = True) -> B
 def _store(settings: ApiSettings) -> Store:
     store = Store(settings.database_url)
     store.migrate()
+    with store.session() as session:
+        # Requests in progress when the last process stopped will never finish: forget their
+        # Idempotency-Keys so a retry runs again (every write is safe to run again).
+        stale = session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.status_code.is_(None))).all()
+        for record in stale:
+            session.delete(record)
+        if stale:
+            log.warning("cleared %d interrupted requests' idempotency keys", len(stale))
+        session.commit()
     return store
 
 

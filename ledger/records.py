@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import is_address, is_checksum_address, to_checksum_address
 
 from .errors import InvalidInput
 
@@ -38,6 +38,10 @@ def checksum(address: str, what: str = "address") -> str:
     """``address`` in checksum form, or :class:`InvalidInput` naming ``what``."""
     if not isinstance(address, str) or not is_address(address):
         raise InvalidInput(f"{what} {address!r} is not an Ethereum address")
+    digits = address[2:]
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(address):
+        # Mixed case is an EIP-55 checksum; a wrong one means a mistyped address.
+        raise InvalidInput(f"{what} {address!r} fails its EIP-55 checksum: check for a typo")
     return to_checksum_address(address)
 
 

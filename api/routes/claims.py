@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from ledger import Metrics
@@ -14,6 +16,9 @@ from ..schemas import ClaimCreate, ClaimPublic, ClaimWithReviews, FlushResult, R
 from ..store import ActivityClaim, ClaimStatus, ReviewDecision, utcnow
 
 router = APIRouter(prefix="/v1", tags=["claims"])
+
+#: Claim ids are database ids (signed 64-bit) and on-chain activity ids.
+ActivityIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def claim_public(row: ActivityClaim, rules_completed: bool) -> ClaimPublic:
@@ -63,7 +68,9 @@ def list_my_claims(citizen: CitizenDep, state: StateDep, session: SessionDep) ->
 
 
 @router.get("/claims/{activity_id}", response_model=ClaimPublic)
-def read_my_claim(activity_id: int, citizen: CitizenDep, state: StateDep, session: SessionDep) -> ClaimPublic:
+def read_my_claim(
+    activity_id: ActivityIdPath, citizen: CitizenDep, state: StateDep, session: SessionDep
+) -> ClaimPublic:
     row = session.get(ActivityClaim, activity_id)
     # Another citizen's claim answers exactly like a missing one: ids reveal nothing.
     if row is None or row.citizen_id != citizen.id:
@@ -97,7 +104,7 @@ def _with_reviews(row: ActivityClaim, state: StateDep, session: SessionDep) -> C
 
 @router.post("/review/claims/{activity_id}", response_model=ClaimWithReviews)
 def review_claim(
-    activity_id: int,
+    activity_id: ActivityIdPath,
     body: ReviewCreate,
     state: StateDep,
     session: SessionDep,

@@ -49,7 +49,7 @@ def _reward(session: SessionDep, reward_id: int) -> Reward:
 
 @router.get("/redemptions/consent", response_model=ConsentRequest)
 def consent_request(
-    citizen: CitizenDep, state: StateDep, session: SessionDep, reward_id: int = Query(ge=1)
+    citizen: CitizenDep, state: StateDep, session: SessionDep, reward_id: int = Query(ge=1, le=2**63 - 1)
 ) -> ConsentRequest:
     """The EIP-712 typed data a citizen with their own wallet signs to spend points on a reward."""
     reward = _reward(session, reward_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
@@ -367,11 +366,6 @@ def test_pause_stops_awards_and_issuance_until_unpaused(api):
     assert api.ledger.has_badge(event["event_id"], citizen["address"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/errors.py builds the code from the Solidity error name (EnforcedPause -> enforced_pause) "
-    "instead of the ledger's class (LedgerPaused -> ledger_paused)",
-)
 def test_paused_ledger_answers_the_stable_code_ledger_paused(api):
     headers, _ = api.custodial_citizen()
     assert api.client.post("/v1/claims", json=outing(), headers=headers).status_code == 201
