@@ -14,9 +14,9 @@ from ledger.errors import AwardTooLarge, DailyCapExceeded, DuplicateActivity, Un
 from ledger.rules import PointsRules
 
 from .errors import ApiError
-from .schemas import ClaimCreate
+from .schemas import ClaimCreate, StaffAwardCreate
 from .security import keccak_hex
-from .store import ActivityClaim, Citizen, ClaimStatus, EvidenceUse
+from .store import ActivityClaim, Citizen, ClaimStatus, EvidenceUse, utcnow
 
 __all__ = ["award_approved", "evidence_commitment", "hold_reasons", "submit_claim"]
 
@@ -152,6 +152,59 @@ def _same_claim(session: Session, citizen: Citizen, claim: ClaimCreate) -> Activ
         == (claim.distance_meters, claim.duration_seconds, claim.steps, claim.litter_grams)
     )
     return row if same else None
+
+
+def record_staff_award(session: Session, citizen: Citizen, body: StaffAwardCreate, staff: str) -> ActivityClaim:
+    """Stores a staff award as approved, before anything is sent: a crash leaves it for the
+    next batch, never lost."""
+    now = utcnow()
+    salt = "0x" + secrets.token_hex(32)
+    evidence = body.evidence_hash or keccak_hex(body.reference.encode())
+    row = ActivityClaim(
+        citizen_id=citizen.id,
+        kind=body.kind,
+        source="staff",
+        note=body.note,
+        reference=body.reference,
+        started_at=now,
+        ended_at=now,
+        distance_meters=0,
+        duration_seconds=0,
+        steps=0,
+        litter_grams=0,
+        evidence_salt=salt,
+        evidence_commitment=keccak_hex(bytes.fromhex(salt[2:]) + bytes.fromhex(evidence[2:])),
+        points=body.points,
+        status=ClaimStatus.APPROVED,
+        hold_reasons=f"awarded by {staff}",
+    )
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise ApiError(409, "reference_in_use", "an award with this reference is being recorded") from exc
+    return row
+
+
+def award_one(session: Session, ledger: Ledger, row: ActivityClaim) -> None:
+    """Awards one approved row in a transaction of its own (staff awards)."""
+    citizen = session.get(Citizen, row.citizen_id)
+    assert citizen is not None
+    if ledger.points.functions.activityStatus(row.id).call()[0]:
+        _mark_awarded_from_chain(ledger, row, citizen.address)
+    else:
+        award = ActivityAward(
+            row.id,
+            citizen.address,
+            row.points,
+            row.kind,
+            Metrics(row.distance_meters, row.duration_seconds, row.litter_grams, row.steps),
+            bytes.fromhex(row.evidence_commitment[2:]),
+        )
+        result = ledger.award_points(award)
+        row.status, row.tx_hash, row.block_number = ClaimStatus.AWARDED, result.tx_hash, result.block_number
+    session.commit()
 
 
 def award_approved(session: Session, ledger: Ledger, batch_size: int) -> tuple[int, list[str]]:

@@ -103,6 +103,23 @@ class ClaimCreate(Request):
     track_hash: Hash32
 
 
+class StaffAwardCreate(Request):
+    """Points city staff award directly (e.g. credited volunteer hours), one transaction each."""
+
+    citizen: Annotated[str, StringConstraints(min_length=1, max_length=64)]  # address or citizen id
+    points: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+    kind: Annotated[StrictInt, Field(ge=0, le=255)] = 0
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    evidence_hash: Hash32 | None = None
+
+
+class ActivityKindSet(Request):
+    kind: Annotated[StrictInt, Field(ge=0, le=255)]
+    label: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    enabled: bool
+
+
 class ClaimPublic(BaseModel):
     activity_id: int
     citizen_id: str

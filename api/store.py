@@ -137,8 +137,13 @@ class ActivityClaim(Base):
     duration_seconds: Mapped[int] = mapped_column(Integer)
     steps: Mapped[int] = mapped_column(Integer)
     litter_grams: Mapped[int] = mapped_column(Integer)
-    photo_hash: Mapped[str] = mapped_column(String(66))
-    track_hash: Mapped[str] = mapped_column(String(66))
+    #: "citizen" for a claimed outing, "staff" for points city staff award directly.
+    source: Mapped[str] = mapped_column(String(10), default="citizen")
+    note: Mapped[str | None] = mapped_column(Text)
+    #: The caller's unique reference for a staff award: a retry finds the award, not a new one.
+    reference: Mapped[str | None] = mapped_column(String(100), unique=True)
+    photo_hash: Mapped[str | None] = mapped_column(String(66))
+    track_hash: Mapped[str | None] = mapped_column(String(66))
     #: Salt of the on-chain evidence commitment; deleted on erasure, so the commitment no longer
     #: links to the evidence.
     evidence_salt: Mapped[str | None] = mapped_column(String(66))

@@ -8,12 +8,22 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from ledger import Metrics
+from ledger.records import checksum
 
-from ..claims import award_approved, submit_claim
-from ..deps import CitizenDep, MinterDep, SessionDep, StateDep, rate_limited
+from ..claims import award_approved, award_one, record_staff_award, submit_claim
+from ..deps import AdminDep, CitizenDep, MinterDep, SessionDep, StateDep, rate_limited
 from ..errors import ApiError
-from ..schemas import ClaimCreate, ClaimPublic, ClaimWithReviews, FlushResult, ReviewCreate, ReviewPublic
-from ..store import ActivityClaim, ClaimStatus, ReviewDecision, utcnow
+from ..schemas import (
+    ActivityKindSet,
+    ClaimCreate,
+    ClaimPublic,
+    ClaimWithReviews,
+    FlushResult,
+    ReviewCreate,
+    ReviewPublic,
+    StaffAwardCreate,
+)
+from ..store import ActivityClaim, Citizen, ClaimStatus, ReviewDecision, utcnow
 
 router = APIRouter(prefix="/v1", tags=["claims"])
 
@@ -135,3 +145,33 @@ def flush_awards(state: StateDep, session: SessionDep, _: MinterDep) -> FlushRes
     with state.chain() as ledger:
         awarded, transactions = award_approved(session, ledger, state.settings.award_batch_size)
     return FlushResult(awarded=awarded, transactions=transactions)
+
+
+@router.post("/awards", response_model=ClaimPublic, status_code=201)
+def award_points(body: StaffAwardCreate, state: StateDep, session: SessionDep, staff: MinterDep) -> ClaimPublic:
+    """Awards points directly, in one transaction of its own. ``reference`` makes it safe to
+    retry: the same reference returns the award already made instead of making another."""
+    existing = session.scalar(select(ActivityClaim).where(ActivityClaim.reference == body.reference))
+    if existing is None:
+        citizen = _citizen(session, body.citizen)
+        existing = record_staff_award(session, citizen, body, f"{staff.label}#{staff.token_id}")
+    if existing.status == ClaimStatus.APPROVED:
+        with state.chain() as ledger:
+            award_one(session, ledger, existing)
+    return _public(existing, state)
+
+
+def _citizen(session: SessionDep, ref: str) -> Citizen:
+    by_address = ref.startswith("0x") and len(ref) == 42
+    query = select(Citizen).where(Citizen.address == checksum(ref) if by_address else Citizen.id == ref)
+    citizen = session.scalar(query)
+    if citizen is None:
+        raise ApiError(404, "citizen_not_found", f"no citizen {ref}")
+    return citizen
+
+
+@router.post("/admin/activity-kinds", response_model=list[str])
+def set_activity_kind(body: ActivityKindSet, state: StateDep, _: AdminDep) -> list[str]:
+    """Enables (or disables) an activity kind the city awards points for, e.g. 1 = volunteering."""
+    with state.chain() as ledger:
+        return [ledger.set_activity_kind(body.kind, body.enabled, body.label).tx_hash]
