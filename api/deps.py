@@ -16,6 +16,7 @@ from ledger import Ledger
 from ledger.rules import PointsRules
 
 from .errors import ApiError
+from .indexer import Indexer
 from .ratelimit import RateLimiter
 from .security import Cipher, hash_token
 from .settings import ApiSettings
@@ -45,6 +46,10 @@ class AppState:
     rules: PointsRules = field(default_factory=PointsRules)
     # eth-tester is not thread-safe and one signing key needs ordered nonces: chain work is serialised.
     chain_lock: threading.RLock = field(default_factory=threading.RLock)
+    indexer: Indexer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.indexer = Indexer(self.store)
 
     @contextmanager
     def chain(self) -> Iterator[Ledger]:

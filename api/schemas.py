@@ -25,6 +25,8 @@ class OnChainRefPublic(BaseModel):
     tx_hash: str
     block_number: int
     log_index: int
+    #: "confirmed" once mined; "final" once the configured confirmations follow it.
+    finality: Literal["confirmed", "final"] = "confirmed"
 
 
 # ---------------------------------------------------------------- auth and citizens
@@ -131,6 +133,8 @@ class ClaimPublic(BaseModel):
     ended_at: datetime
     tx_hash: str | None
     block_number: int | None
+    #: On-chain state of the award: "pending" until mined, then "confirmed", then "final".
+    finality: Literal["pending", "confirmed", "final"] = "pending"
 
 
 class ReviewCreate(Request):

@@ -56,6 +56,7 @@ def build_state(ledger_settings: LedgerSettings, *, seed_demo: bool = True) -> B
         Deployment.load(ledger_settings.deployment_file),
         load_signer(ledger_settings),
         gas_strategy=ledger_settings.gas_strategy,
+        confirmations=ledger_settings.confirmations,
         outbox=SqlOutbox(store),
     )
     return Bootstrap(_state(settings, store, ledger))

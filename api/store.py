@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 __all__ = [
     "ActivityClaim",
     "Base",
+    "ChainEvent",
     "Citizen",
     "CitizenSession",
     "CityEventRow",
@@ -42,6 +43,7 @@ __all__ = [
     "ClaimStatus",
     "EvidenceUse",
     "IdempotencyRecord",
+    "IndexedBlock",
     "OutboxRow",
     "RedemptionRow",
     "ReviewDecision",
@@ -236,6 +238,34 @@ class OutboxRow(Base):
     status: Mapped[str] = mapped_column(String(10), index=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IndexedBlock(Base):
+    """Hashes of recently indexed blocks: how the indexer notices a reorganisation."""
+
+    __tablename__ = "indexed_blocks"
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(66))
+
+
+class ChainEvent(Base):
+    """One contract event, as the indexer read it from the chain."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    contract: Mapped[str] = mapped_column(String(42))
+    name: Mapped[str] = mapped_column(String(40), index=True)
+    citizen: Mapped[str | None] = mapped_column(String(42), index=True)
+    #: uint256 values kept as decimal text: they may exceed the database's integers.
+    activity_id: Mapped[str | None] = mapped_column(String(78), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(78), index=True)
+    points_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    args: Mapped[str] = mapped_column(Text)
 
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -7,13 +7,15 @@ import secrets
 from collections.abc import Iterable, Sequence
 from functools import cache, cached_property
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import BlockNotFound, TransactionNotFound
 from web3.logs import DISCARD
 from web3.types import EventData, TxReceipt
 
@@ -38,7 +40,9 @@ from .records import (
     checksum,
 )
 
-__all__ = ["Ledger", "load_artifact"]
+__all__ = ["Finality", "Ledger", "load_artifact"]
+
+Finality = Literal["pending", "confirmed", "final"]
 
 #: Records per transaction in batch calls: far inside a 30M block at under 30,000 gas each.
 DEFAULT_CHUNK = 200
@@ -70,12 +74,22 @@ class Ledger:
     return records rebuild them from the contracts' events, with the on-chain reference of each.
     """
 
-    def __init__(self, w3: Web3, deployment: Deployment, account: LocalAccount, **sender_options: Any) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        account: LocalAccount,
+        *,
+        confirmations: int = 0,
+        **sender_options: Any,
+    ) -> None:
         chain_id = w3.eth.chain_id
         if chain_id != deployment.chain_id:
             raise DeploymentError(f"deployment is for chain {deployment.chain_id}, node is chain {chain_id}")
         self.w3 = w3
         self.deployment = deployment
+        #: Blocks that must follow a record's block before it is reported final.
+        self.confirmations = confirmations
         self.points: Contract = w3.eth.contract(
             address=Web3.to_checksum_address(deployment.points_address), abi=load_artifact("CivicPoints")["abi"]
         )
@@ -100,6 +114,7 @@ class Ledger:
         name: str = "City ESG Points",
         symbol: str = "ESG",
         operators: Iterable[str] = (),
+        confirmations: int = 0,
         **sender_options: Any,
     ) -> Ledger:
         """Deploys both contracts with ``account`` as admin and grants the operating roles
@@ -128,7 +143,7 @@ class Ledger:
             points_tx=points_receipt["transactionHash"].to_0x_hex(),
             badges_tx=badges_receipt["transactionHash"].to_0x_hex(),
         )
-        ledger = cls(w3, deployment, account, **sender_options)
+        ledger = cls(w3, deployment, account, confirmations=confirmations, **sender_options)
         ledger.tx = sender  # keep the nonce counter that deployed
         for holder in [str(account.address), *operators]:
             for role in (Role.MINTER, Role.ISSUER, Role.REDEEMER, Role.PAUSER):
@@ -356,6 +371,75 @@ class Ledger:
 
     def _role_contracts(self, role: Role) -> list[Contract]:
         return [self.points if name == "points" else self.badges for name in role.contracts]
+
+    # ------------------------------------------------------------------ finality and the event feed
+
+    def finality(self, tx_hash: str) -> Finality:
+        """``pending`` while the transaction has no receipt on the canonical chain (not yet mined,
+        or dropped by a reorganisation), ``confirmed`` once mined, ``final`` once
+        ``confirmations`` blocks follow it (or the node's finalized block covers it)."""
+        try:
+            receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return "pending"
+        except Exception as exc:
+            raise self.tx.translate(exc) from exc
+        block = int(receipt["blockNumber"])
+        return "final" if self.final_block() >= block else "confirmed"
+
+    def final_block(self) -> int:
+        """The highest block this ledger treats as final."""
+        try:
+            latest = int(self.w3.eth.block_number)
+        except Exception as exc:
+            raise self.tx.translate(exc) from exc
+        return latest - self.confirmations
+
+    def block_hash(self, number: int) -> str | None:
+        """The canonical hash of block ``number``, or None beyond the head."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        except Exception as exc:
+            raise self.tx.translate(exc) from exc
+        return block["hash"].to_0x_hex()
+
+    def head(self) -> int:
+        try:
+            return int(self.w3.eth.block_number)
+        except Exception as exc:
+            raise self.tx.translate(exc) from exc
+
+    def events_between(self, from_block: int, to_block: int) -> list[EventData]:
+        """Every event of both contracts in the block range, decoded, in chain order."""
+        try:
+            raw = self.w3.eth.get_logs(
+                {
+                    "address": [self.points.address, self.badges.address],
+                    "fromBlock": from_block,
+                    "toBlock": to_block,
+                }
+            )
+        except Exception as exc:
+            raise self.tx.translate(exc) from exc
+        decoded = []
+        for log in raw:
+            contract = self.points if log["address"] == self.points.address else self.badges
+            event = self._event_by_topic(contract).get(bytes(log["topics"][0]))
+            if event is not None:
+                decoded.append(event.process_log(log))
+        return sorted(decoded, key=lambda e: (e["blockNumber"], e["logIndex"]))
+
+    @cache  # noqa: B019 - one ledger per process; the map is small
+    def _event_by_topic(self, contract: Contract) -> dict[bytes, Any]:
+        found = {}
+        abi: list[dict[str, Any]] = list(contract.abi)  # type: ignore[arg-type]
+        for item in abi:
+            if item.get("type") == "event":
+                signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+                found[keccak(text=signature)] = getattr(contract.events, item["name"])()
+        return found
 
     # ------------------------------------------------------------------ queries
 

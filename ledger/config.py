@@ -38,6 +38,9 @@ class LedgerSettings(BaseSettings):
     #: "estimate" asks the node (fast on real nodes); "preflight" runs one eth_call and sends a
     #: fixed gas budget (on eth-tester an estimate costs a dozen executions). Default by backend.
     gas_strategy: Literal["estimate", "preflight"] | None = None
+    #: Blocks that must follow a record before it is reported final (0 on the embedded chain,
+    #: whose single node cannot reorganise; raise it on a public chain).
+    confirmations: int = 0
     #: Seconds to wait for a receipt, and how often to poll for it.
     receipt_timeout: float = 120.0
     receipt_poll: float = 0.02
@@ -116,7 +119,8 @@ def advance_chain_time(w3: Web3, seconds: int) -> None:
         return
     if isinstance(provider, EthereumTesterProvider):
         tester: Any = provider.ethereum_tester
-        tester.time_travel(int(w3.eth.get_block("latest")["timestamp"]) + seconds)  # mines one block
+        tester.time_travel(int(w3.eth.get_block("latest")["timestamp"]) + seconds)
+        tester.mine_blocks()
         return
     w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

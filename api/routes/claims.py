@@ -48,7 +48,12 @@ def claim_public(row: ActivityClaim, rules_completed: bool) -> ClaimPublic:
 
 def _public(row: ActivityClaim, state: StateDep) -> ClaimPublic:
     metrics = Metrics(row.distance_meters, row.duration_seconds, row.litter_grams, row.steps)
-    return claim_public(row, state.rules.mission_completed(metrics))
+    public = claim_public(row, state.rules.mission_completed(metrics))
+    if row.block_number is not None:
+        with state.chain() as ledger:
+            final = row.block_number <= ledger.final_block()
+        public.finality = "final" if final else "confirmed"
+    return public
 
 
 @router.post("/claims", response_model=ClaimPublic, status_code=201, dependencies=[rate_limited("claims")])

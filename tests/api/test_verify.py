@@ -14,7 +14,9 @@ def _code(response) -> str:
 
 def _check_ref(api, ref: dict, contract: str) -> dict:
     """The log ``ref`` names exists: in that transaction, at that block and index, from ``contract``."""
-    assert set(ref) == {"chain_id", "contract", "tx_hash", "block_number", "log_index"}
+    assert set(ref) == {"chain_id", "contract", "tx_hash", "block_number", "log_index", "finality"}
+    # The embedded chain has one honest node: a mined record is final at once (confirmations 0).
+    assert ref["finality"] == "final"
     assert ref["chain_id"] == api.ledger.deployment.chain_id
     assert ref["contract"] == contract
     receipt = api.ledger.w3.eth.get_transaction_receipt(ref["tx_hash"])
@@ -200,3 +202,16 @@ def test_badge_verification(api, history):
 def test_badge_verification_of_an_impossible_event_id_is_422(api, event_id):
     response = api.client.get(f"/v1/verify/events/{event_id}/badges/{Account.create().address}")
     assert (response.status_code, _code(response)) == (422, "invalid_input")
+
+
+def test_a_record_is_confirmed_until_enough_blocks_follow_it(api):
+    _, citizen = api.custodial_citizen()
+    body = {"citizen": citizen["address"], "points": 5, "reference": "finality-1"}
+    assert api.client.post("/v1/awards", json=body, headers=api.staff("minter")).status_code == 201
+    api.ledger.confirmations = 2
+    ref = api.client.get(f"/v1/verify/citizens/{citizen['address']}").json()["activities"][0]["ref"]
+    assert ref["finality"] == "confirmed"
+    for _ in range(2):
+        api.ledger.w3.provider.ethereum_tester.mine_blocks()
+    ref = api.client.get(f"/v1/verify/citizens/{citizen['address']}").json()["activities"][0]["ref"]
+    assert ref["finality"] == "final"
