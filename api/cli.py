@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,6 +33,23 @@ def cmd_serve(args: argparse.Namespace, settings: LedgerSettings) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 
+def cmd_staff_token(args: argparse.Namespace, settings: LedgerSettings) -> None:
+    """Creates a staff API token in the service's store and prints it (shown once)."""
+    from .security import hash_token, new_token
+    from .store import StaffToken, Store
+
+    url = os.environ.get("CIVIC_DATABASE_URL")
+    if url is None:
+        url = f"sqlite:///{settings.embedded_dir}/civic.db" if settings.embedded else "sqlite:///var/civic.db"
+    store = Store(url)
+    store.migrate()
+    token = new_token("staff")
+    with store.session() as session:
+        session.add(StaffToken(label=args.label, role=args.role, token_hash=hash_token(token)))
+        session.commit()
+    print(token)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -40,4 +58,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-demo", action="store_true", help="do not seed the demo club on the embedded chain")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("staff-token", help="create a staff API token (printed once) in the service's store")
+    p.add_argument("--role", choices=["admin", "minter", "issuer", "redeemer", "pauser"], required=True)
+    p.add_argument("--label", required=True, help="who holds it, for the review history")
+    p.set_defaults(func=cmd_staff_token)
     run(parser.parse_args(argv))
