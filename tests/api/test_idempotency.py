@@ -105,9 +105,13 @@ def test_claim_retried_with_its_key_is_recorded_and_awarded_once(api):
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert len(api.client.get("/v1/claims", headers=headers).json()) == 1
-    # Without the key the retry is a new claim, refused for its evidence.
+    # Without the key, the same outing with the same evidence is still the same claim, not a second.
     third = api.client.post("/v1/claims", json=body, headers=headers)
-    assert (third.status_code, _code(third)) == (409, "evidence_already_used")
+    assert third.status_code == 201 and third.json()["activity_id"] == first.json()["activity_id"]
+    assert len(api.client.get("/v1/claims", headers=headers).json()) == 1
+    # The same evidence with another outing is refused.
+    other = api.client.post("/v1/claims", json=body | {"steps": body["steps"] + 1}, headers=headers)
+    assert (other.status_code, _code(other)) == (409, "evidence_already_used")
 
     assert api.client.post("/v1/awards/flush", headers=api.staff("minter")).json()["awarded"] == 1
     assert api.ledger.balance_of(citizen["address"]) == first.json()["points"]
