@@ -187,6 +187,18 @@ def record_staff_award(session: Session, citizen: Citizen, body: StaffAwardCreat
     return row
 
 
+def _award(row: ActivityClaim, address: str) -> ActivityAward:
+    """The on-chain award for a stored claim: its id, points, metrics and evidence commitment."""
+    return ActivityAward(
+        row.id,
+        address,
+        row.points,
+        row.kind,
+        Metrics(row.distance_meters, row.duration_seconds, row.litter_grams, row.steps),
+        bytes.fromhex(row.evidence_commitment[2:]),
+    )
+
+
 def award_one(session: Session, ledger: Ledger, row: ActivityClaim) -> None:
     """Awards one approved row in a transaction of its own (staff awards)."""
     citizen = session.get(Citizen, row.citizen_id)
@@ -194,15 +206,7 @@ def award_one(session: Session, ledger: Ledger, row: ActivityClaim) -> None:
     if ledger.points.functions.activityStatus(row.id).call()[0]:
         _mark_awarded_from_chain(ledger, row, citizen.address)
     else:
-        award = ActivityAward(
-            row.id,
-            citizen.address,
-            row.points,
-            row.kind,
-            Metrics(row.distance_meters, row.duration_seconds, row.litter_grams, row.steps),
-            bytes.fromhex(row.evidence_commitment[2:]),
-        )
-        result = ledger.award_points(award)
+        result = ledger.award_points(_award(row, citizen.address))
         row.status, row.tx_hash, row.block_number = ClaimStatus.AWARDED, result.tx_hash, result.block_number
     session.commit()
 
@@ -233,17 +237,7 @@ def award_approved(session: Session, ledger: Ledger, batch_size: int) -> tuple[i
             if row not in pending:
                 _mark_awarded_from_chain(ledger, row, citizens[row.citizen_id])
         if pending:
-            awards = [
-                ActivityAward(
-                    r.id,
-                    citizens[r.citizen_id],
-                    r.points,
-                    r.kind,
-                    Metrics(r.distance_meters, r.duration_seconds, r.litter_grams, r.steps),
-                    bytes.fromhex(r.evidence_commitment[2:]),
-                )
-                for r in pending
-            ]
+            awards = [_award(r, citizens[r.citizen_id]) for r in pending]
             try:
                 (result,) = ledger.award_points_batch(awards, chunk_size=len(awards))
             except DuplicateActivity:
