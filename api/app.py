@@ -7,11 +7,11 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI
 
-from ledger.errors import LedgerError
+from ledger.errors import ChainUnavailable, LedgerError
 
+from . import pages
 from .claims import award_approved
 from .deps import AppState
 from .errors import install_error_handlers
@@ -24,7 +24,8 @@ log = logging.getLogger("civic.api")
 
 
 def _award_loop(state: AppState, stop: threading.Event, interval: float) -> None:
-    """Awards approved claims in batches every ``interval`` seconds."""
+    """Awards approved claims in batches every ``interval`` seconds. Nothing may end the loop:
+    a batch that fails, for whatever reason, is tried again at the next tick."""
     while not stop.wait(interval):
         try:
             with state.store.session() as session, state.chain() as ledger:
@@ -33,6 +34,8 @@ def _award_loop(state: AppState, stop: threading.Event, interval: float) -> None
                 log.info("awarded %d approved claims on-chain", awarded)
         except LedgerError as exc:
             log.warning("award batch postponed: %s", exc)
+        except Exception:  # e.g. a node request failing untranslated while the node is down
+            log.exception("award batch failed; trying again in %gs", interval)
 
 
 def create_app(state: AppState, *, award_interval: float = 2.0) -> FastAPI:
@@ -59,35 +62,17 @@ def create_app(state: AppState, *, award_interval: float = 2.0) -> FastAPI:
     app.state.civic = state
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware, store_getter=lambda request: request.app.state.civic.store)
-    for module in (auth, citizens, claims, events, rewards, verify):
+    for module in (pages, auth, citizens, claims, events, rewards, verify):
         app.include_router(module.router)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request) -> str:
-        deployment = state.ledger.deployment
-        return _HOME.format(
-            chain_id=deployment.chain_id, points=deployment.points_address, badges=deployment.badges_address
-        )
 
     @app.get("/v1/health", tags=["health"])
     def health() -> dict[str, object]:
+        """200 with the latest block while the node answers; 503 ``chain_unavailable`` when not."""
         with state.chain() as ledger:
-            block = ledger.w3.eth.block_number
+            try:
+                block = ledger.w3.eth.block_number
+            except Exception as exc:  # the node is down or refuses: say so, never 500
+                raise ChainUnavailable(f"the node did not answer: {exc}") from exc
         return {"status": "ok", "chain_id": state.ledger.deployment.chain_id, "block": block}
 
     return app
-
-
-_HOME = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Civic participation ledger</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}}
-code{{background:#eef;padding:0 .2rem}}</style></head>
-<body><h1>Civic participation ledger</h1>
-<p>ESG reward points for plogging outings and attendance badges for city events, recorded on chain
-<code>{chain_id}</code>. Anyone can verify a record without an account.</p>
-<ul><li>Points contract: <code>{points}</code></li><li>Badges contract: <code>{badges}</code></li></ul>
-<form onsubmit="location.href='/v1/verify/citizens/'+document.getElementById('a').value;return false">
-<label>Verify a citizen's address <input id="a" size="44" placeholder="0x..."></label>
-<button>Verify</button></form>
-<p><a href="/docs">API documentation (OpenAPI)</a></p></body></html>
-"""

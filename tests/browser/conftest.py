@@ -1,0 +1,3 @@
+"""Browser tests serve the same app as the API tests."""
+
+from tests.api.conftest import api  # noqa: F401 - re-exported fixture
