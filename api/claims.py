@@ -203,10 +203,16 @@ def award_one(session: Session, ledger: Ledger, row: ActivityClaim) -> None:
     """Awards one approved row in a transaction of its own (staff awards)."""
     citizen = session.get(Citizen, row.citizen_id)
     assert citizen is not None
-    if ledger.points.functions.activityStatus(row.id).call()[0]:
+    if ledger.activity_status(row.id)[0]:
         _mark_awarded_from_chain(ledger, row, citizen.address)
     else:
-        result = ledger.award_points(_award(row, citizen.address))
+        try:
+            result = ledger.award_points(_award(row, citizen.address))
+        except DuplicateActivity:
+            # The award was already sent (re-sent from the outbox after a crash): read it back.
+            _mark_awarded_from_chain(ledger, row, citizen.address)
+            session.commit()
+            return
         row.status, row.tx_hash, row.block_number = ClaimStatus.AWARDED, result.tx_hash, result.block_number
     session.commit()
 
@@ -232,7 +238,7 @@ def award_approved(session: Session, ledger: Ledger, batch_size: int) -> tuple[i
             c.id: c.address
             for c in session.scalars(select(Citizen).where(Citizen.id.in_({r.citizen_id for r in rows})))
         }
-        pending = [r for r in rows if not ledger.points.functions.activityStatus(r.id).call()[0]]
+        pending = [r for r in rows if not ledger.activity_status(r.id)[0]]
         for row in rows:
             if row not in pending:
                 _mark_awarded_from_chain(ledger, row, citizens[row.citizen_id])

@@ -459,6 +459,11 @@ class Ledger:
     def is_paused(self) -> bool:
         return bool(self._call(self.points.functions.paused()))
 
+    def activity_status(self, activity_id: int) -> tuple[bool, bool]:
+        """``(awarded, reversed)`` for an activity id, from contract state."""
+        awarded, reversed_ = self._call(self.points.functions.activityStatus(activity_id))
+        return bool(awarded), bool(reversed_)
+
     def activity(self, activity_id: int) -> ActivityRecord | None:
         """The award of ``activity_id`` with its reversal, if any, rebuilt from events."""
         logs = self._logs(self.points, "ActivityRecorded", activityId=activity_id)

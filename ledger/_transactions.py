@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from eth_account.signers.local import LocalAccount
+from requests.exceptions import RequestException
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
+from web3.exceptions import TransactionNotFound, Web3Exception
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import TxParams, TxReceipt
 
@@ -62,6 +63,9 @@ class TransactionSender:
         self._replace_after = replace_after
         self._lock = threading.RLock()
         self._next_nonce: int | None = None
+        #: Set when a node failure leaves a recorded transaction unsettled: the next send
+        #: resumes it first, since every later nonce waits behind it.
+        self._stranded = False
         try:
             self.chain_id = w3.eth.chain_id
             self._block_gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
@@ -103,7 +107,10 @@ class TransactionSender:
 
     def _allocate_nonce(self) -> int:
         if self._next_nonce is None:
-            on_chain = self.w3.eth.get_transaction_count(self.account.address, "pending")
+            try:
+                on_chain = self.w3.eth.get_transaction_count(self.account.address, "pending")
+            except Exception as exc:
+                raise self.translate(exc) from exc
             recorded = self.outbox.highest_nonce(self.address)
             self._next_nonce = max(on_chain, recorded + 1 if recorded is not None else 0)
         nonce = self._next_nonce
@@ -120,23 +127,43 @@ class TransactionSender:
         """Sends the recorded bytes. A node that already has them (or has mined them) is fine."""
         try:
             self.w3.eth.send_raw_transaction(entry.raw)
-        except Web3RPCError as exc:
-            text = str(exc).lower()
-            if "already known" in text or "nonce too low" in text or "already imported" in text:
-                return
-            # The node answered and refused: the transaction will never be mined. Give the
-            # nonce back by resynchronising the counter from the node next time.
-            self.outbox.settle(entry.tx_hash, "failed", None)
-            self._next_nonce = None
-            raise self._decoder.from_exception(exc) or TransactionFailed(entry.tx_hash, str(exc)) from exc
         except Exception as exc:
+            if self._already_on_chain(entry, exc):
+                return
+            self._refused(entry, exc)
+
+    def _already_on_chain(self, entry: OutboxEntry, exc: Exception) -> bool:
+        """Whether a refused broadcast only means the node has these bytes already. Nodes word
+        it differently ("already known", "nonce too low", eth-tester's "Invalid transaction
+        nonce"), so the node is asked for the transaction itself when the words suggest it."""
+        text = str(exc).lower()
+        if "already known" in text or "already imported" in text:
+            return True
+        if "nonce" not in text:
+            return False
+        try:
+            self.w3.eth.get_transaction(entry.tx_hash)  # type: ignore[arg-type]
+        except Exception:
+            return False
+        return True
+
+    def _refused(self, entry: OutboxEntry, exc: Exception) -> NoReturn:
+        if isinstance(exc, RequestException | OSError):
             # The node could not be reached: the transaction stays in the outbox for resume().
+            self._stranded = True
             raise ChainUnavailable(f"broadcasting {entry.tx_hash} failed; it stays queued: {exc}") from exc
+        # The node answered and refused: the transaction will never be mined. Give the nonce back
+        # by resynchronising the counter from the node next time.
+        self.outbox.settle(entry.tx_hash, "failed", None)
+        self._next_nonce = None
+        raise self._decoder.from_exception(exc) or TransactionFailed(entry.tx_hash, str(exc)) from exc
 
     def send(self, params: TxParams, *, budget: int) -> TxReceipt:
         """Checks, signs, records, sends and waits for a transaction; raises the decoded error
         if it fails. If the node goes away after the transaction is recorded, it stays in the
-        outbox and :meth:`resume` sends it again."""
+        outbox and :meth:`resume` sends it again (first thing in the next send)."""
+        if self._stranded:
+            self.resume()
         tx: dict[str, Any] = dict(params)
         tx["from"] = self.account.address
         tx["chainId"] = self.chain_id
@@ -151,15 +178,16 @@ class TransactionSender:
             tx["nonce"] = self._allocate_nonce()
             entry = self._sign_and_record(tx)
             self._broadcast(entry)
-        receipt = self._await(entry, tx)
+        receipt = self._await([entry], tx)
         if receipt["status"] != 1:
             raise self._failure(tx, receipt)
         return receipt
 
-    def _await(self, entry: OutboxEntry, tx: dict[str, Any] | None) -> TxReceipt:
-        """Waits for ``entry`` (or a replacement of it) to be mined, bumping fees when it is
-        stuck for ``replace_after`` seconds and ``tx`` is known."""
-        candidates = [entry]
+    def _await(self, candidates: list[OutboxEntry], tx: dict[str, Any] | None) -> TxReceipt:
+        """Waits for one of ``candidates`` (transactions at the same nonce) to be mined, bumping
+        fees when it is stuck for ``replace_after`` seconds and ``tx`` is known."""
+        candidates = list(candidates)
+        entry = candidates[0]
         deadline = time.monotonic() + self._timeout
         replace_at = time.monotonic() + self._replace_after
         while True:
@@ -169,6 +197,7 @@ class TransactionSender:
                 except TransactionNotFound:
                     continue
                 except Exception as exc:
+                    self._stranded = True
                     raise self.translate(exc) from exc
                 status: Status = "mined" if receipt["status"] == 1 else "failed"
                 self.outbox.settle(candidate.tx_hash, status, int(receipt["blockNumber"]))
@@ -178,6 +207,7 @@ class TransactionSender:
                 return receipt
             now = time.monotonic()
             if now >= deadline:
+                self._stranded = True
                 raise ChainUnavailable(f"{entry.tx_hash} was not mined within {self._timeout}s; it stays queued")
             if tx is not None and now >= replace_at:
                 tx = dict(tx)
@@ -192,14 +222,20 @@ class TransactionSender:
 
     def resume(self) -> list[TxReceipt]:
         """Re-sends, in nonce order, every recorded transaction not yet settled (the same signed
-        bytes, so the same hash), and waits for each."""
+        bytes, so the same hash), and waits for each nonce to be mined.
+
+        A nonce may hold an original and its fee-bumped replacements: only the newest (the
+        highest fee) is sent again, and whichever of them the node mines settles the nonce."""
         receipts = []
         with self._lock:
-            pending = self.outbox.unsettled(self.address)
-            for entry in pending:
-                self._broadcast(entry)
-        for entry in pending:
-            receipts.append(self._await(entry, None))
+            self._stranded = False
+            by_nonce: dict[int, list[OutboxEntry]] = {}
+            for entry in self.outbox.unsettled(self.address):  # oldest first within a nonce
+                by_nonce.setdefault(entry.nonce, []).append(entry)
+            for group in by_nonce.values():
+                self._broadcast(group[-1])
+        for group in by_nonce.values():
+            receipts.append(self._await(group, None))
         return receipts
 
     def nonce_gap(self) -> tuple[int, int] | None:

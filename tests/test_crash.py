@@ -52,7 +52,12 @@ class Service:
 
     def start(self) -> None:
         # Weeks of outings are flushed within one chain day here, so the day cap is set high.
-        env = os.environ | {"CIVIC_EMBEDDED_DIR": str(self.directory), "CIVIC_DAILY_POINTS_CAP": "1000000"}
+        # The one test client sends far more claims a minute than a citizen would.
+        env = os.environ | {
+            "CIVIC_EMBEDDED_DIR": str(self.directory),
+            "CIVIC_DAILY_POINTS_CAP": "1000000",
+            "CIVIC_RATE_LIMIT_PER_MINUTE": "100000",
+        }
         env.pop("CIVIC_RPC_URL", None)
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from api.cli import main; main()", "serve", "--no-demo", "--port", str(self.port)],
