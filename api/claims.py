@@ -21,10 +21,11 @@ from .store import ActivityClaim, Citizen, ClaimStatus, EvidenceUse, utcnow
 __all__ = ["award_approved", "evidence_commitment", "hold_reasons", "submit_claim"]
 
 
-def evidence_commitment(photo_hash: str, track_hash: str, salt: str) -> str:
-    """What goes on-chain for a claim's evidence: a salted hash, so it cannot be linked back to
-    the photos or the track without the salt kept (and erasable) off-chain."""
-    return keccak_hex(bytes.fromhex(salt[2:]) + bytes.fromhex(photo_hash[2:]) + bytes.fromhex(track_hash[2:]))
+def evidence_commitment(*hashes: str, salt: str) -> str:
+    """What goes on-chain for an award's evidence (a claim's photo and track hashes, or a staff
+    award's one hash): a salted hash, so it cannot be linked back to the evidence without the
+    salt kept (and erasable) off-chain."""
+    return keccak_hex(bytes.fromhex(salt[2:]) + b"".join(bytes.fromhex(h[2:]) for h in hashes))
 
 
 def hold_reasons(
@@ -112,7 +113,7 @@ def submit_claim(
         photo_hash=claim.photo_hash.lower(),
         track_hash=claim.track_hash.lower(),
         evidence_salt=salt,
-        evidence_commitment=evidence_commitment(claim.photo_hash.lower(), claim.track_hash.lower(), salt),
+        evidence_commitment=evidence_commitment(claim.photo_hash.lower(), claim.track_hash.lower(), salt=salt),
         points=points,
         status=status,
         hold_reasons="\n".join(reasons),
@@ -173,7 +174,7 @@ def record_staff_award(session: Session, citizen: Citizen, body: StaffAwardCreat
         steps=0,
         litter_grams=0,
         evidence_salt=salt,
-        evidence_commitment=keccak_hex(bytes.fromhex(salt[2:]) + bytes.fromhex(evidence[2:])),
+        evidence_commitment=evidence_commitment(evidence, salt=salt),
         points=body.points,
         status=ClaimStatus.APPROVED,
         hold_reasons=f"awarded by {staff}",

@@ -188,7 +188,7 @@ def test_on_chain_evidence_is_the_salted_commitment(api, city):
         row = rows[claim["activity_id"]]
         on_chain = _ok(api.client.get(f"/v1/verify/activities/{row.id}"))["evidence_commitment"]
         assert on_chain == row.evidence_commitment
-        assert on_chain == evidence_commitment(row.photo_hash, row.track_hash, row.evidence_salt)
+        assert on_chain == evidence_commitment(row.photo_hash, row.track_hash, salt=row.evidence_salt)
         assert on_chain not in (row.photo_hash, row.track_hash)
         unsalted = "0x" + keccak(bytes.fromhex(row.photo_hash[2:]) + bytes.fromhex(row.track_hash[2:])).hex()
         assert on_chain != unsalted
@@ -247,7 +247,7 @@ def test_store_keeps_personal_data_only_encrypted(api, city):
 
 
 def _recomputable(commitment: str, photo: str, track: str, candidates: set[str]) -> bool:
-    return any(evidence_commitment(photo, track, salt) == commitment for salt in candidates)
+    return any(evidence_commitment(photo, track, salt=salt) == commitment for salt in candidates)
 
 
 def _hex32_in_store(api) -> set[str]:
