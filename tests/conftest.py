@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from ledger import Ledger, LedgerSettings, connect, embedded_funder
+from ledger.config import advance_chain_time
 from ledger.node import AnvilNode
 
 BACKENDS = [b.strip() for b in os.environ.get("CIVIC_TEST_BACKENDS", "eth-tester").split(",") if b.strip()]
@@ -49,13 +50,7 @@ class Chain:
 
     def advance(self, seconds: int) -> None:
         """Moves chain time forward by ``seconds`` and mines a block at the new time."""
-        if self.name == "eth-tester":
-            tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-            tester.time_travel(self.now() + seconds)
-            tester.mine_blocks()
-        else:
-            self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        advance_chain_time(self.w3, seconds)
 
     def new_account(self, funded: bool = False) -> LocalAccount:
         account: LocalAccount = Account.create()
