@@ -1,65 +1,69 @@
-"""The ledger's entry point: one object bound to a Web3, a deployment and a signing account."""
+"""The ledger's front door: one object bound to a chain, a deployment and a signing account.
+
+Methods speak the city's words and take and return typed records (``ledger.records``); the Web3,
+the contract objects and the transaction sender are private. Every write records its transaction
+in the outbox before broadcasting it, under the ``intent`` the caller names, so a retry or a
+restart can find the transaction instead of sending a second one (:meth:`Ledger.result_of`).
+"""
 
 from __future__ import annotations
 
-import json
 import secrets
+import time
 from collections.abc import Iterable, Sequence
-from functools import cache, cached_property
-from importlib import resources
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
-from web3 import Web3
-from web3.contract import Contract
-from web3.exceptions import BlockNotFound, TransactionNotFound
-from web3.logs import DISCARD
-from web3.types import EventData, TxReceipt
 
-from ._transactions import TransactionSender
+from . import merkle
+from ._chain import Chain, load_artifact
+from ._events import EventDecoder
+from ._transactions import Submitted, TransactionSender
 from .deployment import Deployment
-from .errors import AccessDenied, DeploymentError, InvalidInput, RevertDecoder
+from .errors import AccessDenied, ConfigurationError, DeploymentError, InvalidInput
+from .outbox import Outbox, OutboxEntry
 from .records import (
+    ROLE_CONTRACTS,
     ActivityAward,
-    ActivityRecord,
-    BadgeRecord,
+    AwardRecorded,
+    AwardReversed,
+    BadgeIssued,
+    BadgeReissued,
+    BadgeRevoked,
+    BadgesMoved,
+    ChainRecord,
+    CitizenRebound,
     CityEvent,
-    HistoryEntry,
-    Metrics,
-    OnChainRef,
-    Redemption,
+    EventCreated,
+    Finality,
+    PointsRedeemed,
+    RebindingConsent,
     RedemptionConsent,
-    Reversal,
     Role,
     SignedVoucher,
     TxResult,
     Venue,
     checksum,
+    finality,
 )
 
-__all__ = ["Finality", "Ledger", "load_artifact"]
-
-Finality = Literal["pending", "confirmed", "final"]
+__all__ = ["DEFAULT_CHUNK", "Ledger", "day_offset_of", "new_citizen_account"]
 
 #: Records per transaction in batch calls: far inside a 30M block at under 30,000 gas each.
 DEFAULT_CHUNK = 200
-_ZERO = "0x0000000000000000000000000000000000000000"
 _GAS_SINGLE = 400_000
-_GAS_DEPLOY = 6_000_000
-
-
-@cache
-def load_artifact(name: str) -> dict[str, Any]:
-    """A compiled contract's artifact, shipped as package data (no Node.js at run time)."""
-    text = resources.files("ledger").joinpath("artifacts", f"{name}.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+_GAS_DEPLOY = 8_000_000
+#: Logs are read in block ranges of at most this many blocks (nodes cap eth_getLogs).
+LOG_RANGE = 5_000
 
 
 def _batch_budget(records: int) -> int:
-    return 200_000 + 60_000 * records
+    """Gas for a batch: a new holder's award or a first badge costs under 30,000 gas."""
+    return 150_000 + 45_000 * records
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -67,178 +71,242 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-class Ledger:
-    """Every action and query on the city's points and badges.
+def day_offset_of(time_zone: str, when: datetime | None = None) -> int:
+    """Seconds east of UTC of ``time_zone`` (its standard offset now, or at ``when``)."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except Exception as exc:
+        raise ConfigurationError(f"unknown time zone {time_zone!r}") from exc
+    offset = (when or datetime.now(zone)).astimezone(zone).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds())
 
-    Writes are signed by ``account`` (the city's operating key); reads need no key. Reads that
-    return records rebuild them from the contracts' events, with the on-chain reference of each.
+
+def new_citizen_account() -> LocalAccount:
+    """A fresh key pair, for a custodial address or a test citizen."""
+    return Account.create()  # type: ignore[no-any-return]
+
+
+class Ledger:
+    """Every action and query on the city's points, badges and anchors.
+
+    Writes are signed by ``account`` (the city's operating key); reads need no key.
     """
 
     def __init__(
         self,
-        w3: Web3,
+        chain: Chain,
         deployment: Deployment,
         account: LocalAccount,
         *,
         confirmations: int = 0,
-        **sender_options: Any,
+        outbox: Outbox | None = None,
+        gas_strategy: str | None = None,
+        receipt_timeout: float = 120.0,
+        receipt_poll: float = 0.02,
+        replace_after: float = 30.0,
     ) -> None:
-        chain_id = w3.eth.chain_id
-        if chain_id != deployment.chain_id:
-            raise DeploymentError(f"deployment is for chain {deployment.chain_id}, node is chain {chain_id}")
-        self.w3 = w3
+        if chain.chain_id != deployment.chain_id:
+            raise DeploymentError(f"deployment is for chain {deployment.chain_id}, node is chain {chain.chain_id}")
+        self._chain = chain
         self.deployment = deployment
         #: Blocks that must follow a record's block before it is reported final.
         self.confirmations = confirmations
-        self.points: Contract = w3.eth.contract(
-            address=Web3.to_checksum_address(deployment.points_address), abi=load_artifact("CivicPoints")["abi"]
+        self._points = chain.contract("CivicPoints", deployment.points_address)
+        self._badges = chain.contract("CivicBadges", deployment.badges_address)
+        self._anchors = chain.contract("CivicAnchors", deployment.anchors_address)
+        for name, address in deployment.contracts.items():
+            if not chain.code(address):
+                raise DeploymentError(f"no {name} contract code at {address} on chain {chain.chain_id}")
+        self._sender = TransactionSender(
+            chain,
+            account,
+            outbox=outbox,
+            gas_strategy=gas_strategy,
+            receipt_timeout=receipt_timeout,
+            receipt_poll=receipt_poll,
+            replace_after=replace_after,
         )
-        self.badges: Contract = w3.eth.contract(
-            address=Web3.to_checksum_address(deployment.badges_address), abi=load_artifact("CivicBadges")["abi"]
+        self._decoder = EventDecoder(
+            chain.chain_id,
+            deployment.contracts,
+            {
+                "points": load_artifact("CivicPoints")["abi"],
+                "badges": load_artifact("CivicBadges")["abi"],
+                "anchors": load_artifact("CivicAnchors")["abi"],
+            },
         )
-        for contract in (self.points, self.badges):
-            if not w3.eth.get_code(contract.address):
-                raise DeploymentError(f"no contract code at {contract.address} on chain {chain_id}")
-        self.tx = TransactionSender(w3, account, _decoder(), **sender_options)
+        self._domains: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def chain(self) -> Chain:
+        """The connection (blocks, logs, development-chain helpers)."""
+        return self._chain
+
+    @property
+    def chain_id(self) -> int:
+        return self._chain.chain_id
+
+    @property
+    def address(self) -> str:
+        """The city's operating key."""
+        return self._sender.address
+
+    @property
+    def decoder(self) -> EventDecoder:
+        return self._decoder
 
     # ------------------------------------------------------------------ deployment
 
     @classmethod
     def deploy(
         cls,
-        w3: Web3,
+        chain: Chain,
         account: LocalAccount,
         *,
         max_points_per_award: int = 1_000,
         daily_cap: int = 3_000,
+        time_zone: str = "Asia/Seoul",
         name: str = "City ESG Points",
         symbol: str = "ESG",
+        badge_name: str = "City Event Badges",
+        badge_symbol: str = "BADGE",
+        metadata_base_url: str = "http://localhost:8000",
         operators: Iterable[str] = (),
-        confirmations: int = 0,
-        **sender_options: Any,
+        **options: Any,
     ) -> Ledger:
-        """Deploys both contracts with ``account`` as admin and grants the operating roles
-        (minter, issuer, redeemer, pauser) to ``account`` and each of ``operators``."""
-        sender = TransactionSender(w3, account, _decoder(), **sender_options)
-        points_art, badges_art = load_artifact("CivicPoints"), load_artifact("CivicBadges")
-        points_receipt = sender.send(
-            w3.eth.contract(abi=points_art["abi"], bytecode=points_art["bytecode"])
-            .constructor(name, symbol, account.address, max_points_per_award, daily_cap)
-            .build_transaction({"from": account.address, "gas": _GAS_DEPLOY}),
-            budget=_GAS_DEPLOY,
+        """Deploys the three contracts with ``account`` as admin, links them, and grants the
+        operating roles (minter, issuer, redeemer, pauser, anchor) to ``account`` and each of
+        ``operators``. Badge metadata URIs point at ``metadata_base_url`` (the service)."""
+        offset = day_offset_of(time_zone)
+        sender = TransactionSender(chain, account, **_sender_options(options))
+        base = metadata_base_url.rstrip("/")
+
+        def deploy(artifact: str, *args: Any) -> dict[str, Any]:
+            call = chain.contract(artifact).constructor(*args)
+            return sender.send(call.build_transaction({"from": account.address, "gas": _GAS_DEPLOY}), budget=_GAS_DEPLOY)
+
+        points = deploy("CivicPoints", name, symbol, account.address, max_points_per_award, daily_cap, offset)
+        badges = deploy(
+            "CivicBadges",
+            account.address,
+            points["contractAddress"],
+            badge_name,
+            badge_symbol,
+            f"{base}/v1/badges/{{id}}.json",
+            f"{base}/v1/badges/collection.json",
         )
-        badges_receipt = sender.send(
-            w3.eth.contract(abi=badges_art["abi"], bytecode=badges_art["bytecode"])
-            .constructor(account.address)
-            .build_transaction({"from": account.address, "gas": _GAS_DEPLOY}),
-            budget=_GAS_DEPLOY,
-        )
+        anchors = deploy("CivicAnchors", account.address)
         deployment = Deployment(
-            chain_id=sender.chain_id,
-            points_address=str(points_receipt["contractAddress"]),
-            badges_address=str(badges_receipt["contractAddress"]),
-            block_number=int(points_receipt["blockNumber"]),
+            chain_id=chain.chain_id,
+            points_address=str(points["contractAddress"]),
+            badges_address=str(badges["contractAddress"]),
+            anchors_address=str(anchors["contractAddress"]),
+            block_number=int(points["blockNumber"]),
             deployer=str(account.address),
-            source_hash=str(points_art["sourceHash"]),
-            points_tx=points_receipt["transactionHash"].to_0x_hex(),
-            badges_tx=badges_receipt["transactionHash"].to_0x_hex(),
+            source_hash=str(load_artifact("CivicPoints")["sourceHash"]),
+            points_tx=points["transactionHash"].to_0x_hex(),
+            badges_tx=badges["transactionHash"].to_0x_hex(),
+            anchors_tx=anchors["transactionHash"].to_0x_hex(),
+            time_zone=time_zone,
+            day_offset_seconds=offset,
         )
-        ledger = cls(w3, deployment, account, confirmations=confirmations, **sender_options)
-        ledger.tx = sender  # keep the nonce counter that deployed
+        ledger = cls(chain, deployment, account, **options)
+        ledger._sender = sender  # keep the nonce counter that deployed
+        ledger._send(ledger._points.functions.linkBadges(deployment.badges_address))
         for holder in [str(account.address), *operators]:
-            for role in (Role.MINTER, Role.ISSUER, Role.REDEEMER, Role.PAUSER):
+            for role in (Role.MINTER, Role.ISSUER, Role.REDEEMER, Role.PAUSER, Role.ANCHOR):
                 ledger.grant_role(role, holder)
         return ledger
 
     # ------------------------------------------------------------------ helpers
 
-    def _send(self, call: Any, budget: int = _GAS_SINGLE, records: int = 1) -> TxResult:
-        receipt = self.tx.send(call.build_transaction({"from": self.tx.address, "gas": budget}), budget=budget)
-        return _result(receipt, records)
+    def _send(self, call: Any, budget: int = _GAS_SINGLE, intent: str | None = None) -> TxResult:
+        params = call.build_transaction({"from": self.address, "gas": budget})
+        return self._result(self._sender.send(params, budget=budget, intent=intent))
 
-    def _ref(self, log: EventData) -> OnChainRef:
-        return OnChainRef(
-            chain_id=self.deployment.chain_id,
-            contract=str(log["address"]),
-            tx_hash=log["transactionHash"].to_0x_hex(),
-            block_number=int(log["blockNumber"]),
-            log_index=int(log["logIndex"]),
+    def _result(self, receipt: dict[str, Any]) -> TxResult:
+        return TxResult(
+            tx_hash=receipt["transactionHash"].to_0x_hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            records=tuple(self._decoder.decode(receipt["logs"])),
         )
 
-    def _call(self, call: Any) -> Any:
-        """A contract view, with reverts and node failures translated into ledger errors."""
-        try:
-            return call.call()
-        except Exception as exc:
-            raise self.tx.translate(exc) from exc
+    def _call(self, contract: Any, function: str, *args: Any) -> Any:
+        return self._chain.call(contract, function, *args)
 
-    def _logs(self, contract: Contract, event: str, **filters: Any) -> list[EventData]:
-        try:
-            return list(
-                getattr(contract.events, event).get_logs(
-                    argument_filters=filters or None, from_block=self.deployment.block_number, to_block="latest"
-                )
-            )
-        except Exception as exc:
-            raise self.tx.translate(exc) from exc
+    def _domain(self, key: str) -> dict[str, Any]:
+        """An EIP-712 domain, read from the contract itself (ERC-5267)."""
+        if key not in self._domains:
+            contract = self._points if key == "points" else self._badges
+            _, name, version, chain_id, verifying, _, _ = self._call(contract, "eip712Domain")
+            self._domains[key] = {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying}
+        return self._domains[key]
 
-    @cached_property
-    def _domains(self) -> dict[str, dict[str, Any]]:
-        """The EIP-712 domains, read from the contracts themselves (ERC-5267)."""
-        domains = {}
-        for key, contract in (("points", self.points), ("badges", self.badges)):
-            _, name, version, chain_id, verifying, _, _ = self._call(contract.functions.eip712Domain())
-            domains[key] = {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying}
-        return domains
+    def _role_contracts(self, role: Role) -> list[Any]:
+        by_name = {"points": self._points, "badges": self._badges, "anchors": self._anchors}
+        return [by_name[name] for name in ROLE_CONTRACTS[role]]
 
     # ------------------------------------------------------------------ points
 
-    def award_points(self, award: ActivityAward) -> TxResult:
-        """Awards points for one activity."""
-        return self._send(self.points.functions.awardPoints(award.as_tuple()))
+    def max_batch(self) -> int:
+        """The most awards or badges one transaction may carry inside the block gas limit."""
+        return max(1, (self._sender._block_gas_limit * 9 // 10 - 150_000) // 45_000)
 
-    def award_points_batch(self, awards: Sequence[ActivityAward], chunk_size: int = DEFAULT_CHUNK) -> list[TxResult]:
-        """Awards many activities, ``chunk_size`` per transaction; each chunk is all or none."""
+    def award_points(
+        self, awards: Sequence[ActivityAward], *, chunk_size: int = DEFAULT_CHUNK, intent: str | None = None
+    ) -> list[TxResult]:
+        """Awards activities, ``chunk_size`` per transaction (each all or none), the chunks sent
+        at consecutive nonces without waiting for each receipt in turn. Activity ids must
+        increase, above :meth:`last_activity_id`."""
+        return [self._await(s) for s in self.submit_awards(awards, chunk_size=chunk_size, intent=intent)]
+
+    def submit_awards(
+        self, awards: Sequence[ActivityAward], *, chunk_size: int = DEFAULT_CHUNK, intent: str | None = None
+    ) -> list[Submitted]:
+        """Signs, records and broadcasts the award transactions; :meth:`await_result` each."""
         if not awards:
             raise InvalidInput("a batch needs at least one award")
         ids = [a.activity_id for a in awards]
-        if len(set(ids)) != len(ids):
-            raise InvalidInput("a batch lists the same activity id twice")
-        return [
-            self._send(
-                self.points.functions.awardPointsBatch([a.as_tuple() for a in chunk]),
-                _batch_budget(len(chunk)),
-                len(chunk),
-            )
-            for chunk in _chunks(awards, chunk_size)
-        ]
+        if any(b <= a for a, b in zip(ids, ids[1:], strict=False)):
+            raise InvalidInput("activity ids must increase within a batch")
+        size = max(1, min(chunk_size, self.max_batch()))
+        calls = []
+        for chunk in _chunks(awards, size):
+            budget = _batch_budget(len(chunk))
+            call = self._points.functions.awardPointsBatch([a.packed() for a in chunk])
+            calls.append((call.build_transaction({"from": self.address, "gas": budget}), budget))
+        return self._sender.submit_many(calls, intent=intent)
+
+    def await_result(self, submitted: Submitted) -> TxResult:
+        return self._await(submitted)
+
+    def _await(self, submitted: Submitted) -> TxResult:
+        return self._result(self._sender.await_submitted(submitted))
 
     def redeem(self, citizen: LocalAccount, points: int, reward_id: int) -> TxResult:
         """A citizen spends their own points, from their own account (which pays the gas)."""
-        own = TransactionSender(self.w3, citizen, _decoder())
-        receipt = own.send(
-            self.points.functions.redeem(points, reward_id).build_transaction(
-                {"from": citizen.address, "gas": _GAS_SINGLE}
-            ),
-            budget=_GAS_SINGLE,
+        own = TransactionSender(self._chain, citizen)
+        params = self._points.functions.redeem(points, reward_id).build_transaction(
+            {"from": citizen.address, "gas": _GAS_SINGLE}
         )
-        return _result(receipt, 1)
+        return self._result(own.send(params, budget=_GAS_SINGLE))
 
     def consent_nonce(self, citizen: str) -> int:
         """The nonce the citizen's next redemption consent must carry."""
-        return int(self._call(self.points.functions.consentNonce(checksum(citizen, "citizen"))))
+        return int(self._call(self._points, "consentNonce", checksum(citizen, "citizen")))
 
-    def redemption_typed_data(self, citizen: str, points: int, reward_id: int, deadline: int) -> dict[str, Any]:
+    def redemption_typed_data(
+        self, citizen: str, points: int, reward_id: int, deadline: int, nonce: int | None = None
+    ) -> dict[str, Any]:
         """The EIP-712 document a citizen signs to consent to a redemption (for wallets)."""
         citizen = checksum(citizen, "citizen")
         return {
             "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
+                "EIP712Domain": _DOMAIN_FIELDS,
                 "Redemption": [
                     {"name": "citizen", "type": "address"},
                     {"name": "points", "type": "uint64"},
@@ -248,12 +316,12 @@ class Ledger:
                 ],
             },
             "primaryType": "Redemption",
-            "domain": self._domains["points"],
+            "domain": self._domain("points"),
             "message": {
                 "citizen": citizen,
                 "points": points,
                 "rewardId": reward_id,
-                "nonce": self.consent_nonce(citizen),
+                "nonce": self.consent_nonce(citizen) if nonce is None else nonce,
                 "deadline": deadline,
             },
         }
@@ -268,56 +336,161 @@ class Ledger:
         nonce = int(typed["message"]["nonce"])
         return RedemptionConsent(str(citizen.address), points, reward_id, nonce, deadline, signature)
 
-    def redeem_with_consent(self, consent: RedemptionConsent) -> TxResult:
+    def redeem_with_consent(self, consent: RedemptionConsent, *, intent: str | None = None) -> TxResult:
         """Relays a citizen's signed consent; the city pays the gas. Needs the redeemer role."""
         return self._send(
-            self.points.functions.redeemWithConsent(
+            self._points.functions.redeemWithConsent(
                 consent.citizen, consent.points, consent.reward_id, consent.deadline, consent.signature
-            )
+            ),
+            intent=intent,
         )
 
-    def reverse_award(self, activity_id: int, reason_code: int) -> TxResult:
-        """Reverses a wrongful award; the amount and citizen come from the original record."""
-        record = self.activity(activity_id)
-        if record is None:
+    def reverse_award(
+        self, activity_id: int, reason_code: int, *, award_tx: str | None = None, intent: str | None = None
+    ) -> TxResult:
+        """Reverses a wrongful award. The award and its batch are read from the chain (from
+        ``award_tx`` when the caller knows it, else by scanning), and the reversal proves with a
+        Merkle proof that it takes back exactly what was awarded, from whom."""
+        batch = self._award_batch(activity_id, award_tx)
+        if batch is None:
             raise InvalidInput(f"activity {activity_id} has no award on-chain")
-        return self._send(self.points.functions.reverseAward(activity_id, record.citizen, record.points, reason_code))
+        index = next(i for i, a in enumerate(batch) if a.activity_id == activity_id)
+        tree = merkle.make_tree([a.leaf() for a in batch])
+        award = batch[index]
+        return self._send(
+            self._points.functions.reverseAward(
+                award.head, award.body, batch[0].activity_id, merkle.proof_for(tree, index), reason_code
+            ),
+            intent=intent,
+        )
+
+    def _award_batch(self, activity_id: int, award_tx: str | None) -> list[AwardRecorded] | None:
+        """The awards of the transaction that awarded ``activity_id``, in batch order."""
+        if award_tx is not None:
+            receipt = self._chain.receipt(award_tx)
+            records = self._decoder.decode(receipt["logs"]) if receipt else []
+        else:
+            records = [
+                r for r in self._scan(self.deployment.block_number, self.head()) if isinstance(r, AwardRecorded)
+            ]
+            found = next((r for r in records if r.activity_id == activity_id), None)
+            if found is None:
+                return None
+            records = [r for r in records if r.ref.tx_hash == found.ref.tx_hash]
+        batch = [r for r in records if isinstance(r, AwardRecorded)]
+        return batch if any(a.activity_id == activity_id for a in batch) else None
 
     def set_limits(self, max_points_per_award: int, daily_cap: int) -> TxResult:
-        return self._send(self.points.functions.setLimits(max_points_per_award, daily_cap))
+        return self._send(self._points.functions.setLimits(max_points_per_award, daily_cap))
 
     def set_activity_kind(self, kind: int, enabled: bool, label: str) -> TxResult:
-        return self._send(self.points.functions.setActivityKind(kind, enabled, label))
+        return self._send(self._points.functions.setActivityKind(kind, enabled, label))
+
+    # ------------------------------------------------------------------ re-binding a lost key
+
+    def rebinding_typed_data(self, old: str, new: str, reason_code: int, deadline: int) -> dict[str, Any]:
+        """The EIP-712 document the citizen's new key signs to receive the old address's record."""
+        return {
+            "types": {
+                "EIP712Domain": _DOMAIN_FIELDS,
+                "Rebinding": [
+                    {"name": "from", "type": "address"},
+                    {"name": "to", "type": "address"},
+                    {"name": "reasonCode", "type": "uint16"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Rebinding",
+            "domain": self._domain("points"),
+            "message": {
+                "from": checksum(old, "old address"),
+                "to": checksum(new, "new address"),
+                "reasonCode": reason_code,
+                "deadline": deadline,
+            },
+        }
+
+    def sign_rebinding(
+        self, new: LocalAccount, old: str, reason_code: int, deadline: int | None = None
+    ) -> RebindingConsent:
+        deadline = deadline if deadline is not None else self.chain_time() + 3600
+        typed = self.rebinding_typed_data(old, new.address, reason_code, deadline)
+        signature = bytes(new.sign_message(encode_typed_data(full_message=typed)).signature)
+        return RebindingConsent(checksum(old), str(new.address), reason_code, deadline, signature)
+
+    def rebind_citizen(self, consent: RebindingConsent, *, intent: str | None = None) -> TxResult:
+        """Moves a citizen's points and badges from a lost address to the new one that signed
+        ``consent``, in one recorded act. Needs the admin role."""
+        return self._send(
+            self._points.functions.rebindCitizen(
+                consent.old, consent.new, consent.reason_code, consent.deadline, consent.signature
+            ),
+            budget=1_500_000,
+            intent=intent,
+        )
+
+    def current_address(self, citizen: str) -> str:
+        """Where ``citizen``'s record is now, following every re-binding."""
+        return str(self._call(self._points, "currentAddress", checksum(citizen, "citizen")))
 
     # ------------------------------------------------------------------ badges
 
     def create_event(
-        self, venue: Venue, claim_start: int, claim_end: int, capacity: int, uri: str
+        self,
+        venue: Venue,
+        claim_start: int,
+        claim_end: int,
+        capacity: int,
+        client_ref: bytes | None = None,
+        *,
+        intent: str | None = None,
     ) -> tuple[int, TxResult]:
-        """Registers a city event; returns its id (from the EventCreated log) and the receipt."""
-        receipt = self.tx.send(
-            self.badges.functions.createEvent(int(venue), claim_start, claim_end, capacity, uri).build_transaction(
-                {"from": self.tx.address, "gas": _GAS_SINGLE}
-            ),
-            budget=_GAS_SINGLE,
+        """Registers a city event under ``client_ref`` (32 bytes; random when not given), so
+        that a retried creation finds the event instead of making a second; returns its id."""
+        client_ref = client_ref or secrets.token_bytes(32)
+        if len(client_ref) != 32:
+            raise InvalidInput("client_ref must be 32 bytes")
+        result = self._send(
+            self._badges.functions.createEvent(int(venue), claim_start, claim_end, capacity, client_ref), intent=intent
         )
-        (created,) = self.badges.events.EventCreated().process_receipt(receipt, errors=DISCARD)
-        return int(created["args"]["eventId"]), _result(receipt, 1)
+        created = next(r for r in result.records if isinstance(r, EventCreated))
+        return created.event_id, result
 
-    def issue_badge(self, event_id: int, attendee: str) -> TxResult:
-        return self._send(self.badges.functions.issueBadge(event_id, checksum(attendee, "attendee")))
+    def event_id_for(self, client_ref: bytes) -> int | None:
+        """The event created under ``client_ref``, if there is one."""
+        found = int(self._call(self._badges, "eventIdFor", client_ref))
+        return found or None
 
-    def issue_badges(self, event_id: int, attendees: Sequence[str], chunk_size: int = DEFAULT_CHUNK) -> list[TxResult]:
+    def issue_badges(
+        self,
+        event_id: int,
+        attendees: Sequence[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        intent: str | None = None,
+    ) -> list[TxResult]:
         """Issues the event's badge to many attendees, ``chunk_size`` per transaction."""
         addresses = [checksum(a, "attendee") for a in attendees]
         if not addresses:
             raise InvalidInput("a batch needs at least one attendee")
         if len(set(addresses)) != len(addresses):
             raise InvalidInput("a batch lists the same attendee twice")
-        return [
-            self._send(self.badges.functions.issueBadges(event_id, list(chunk)), _batch_budget(len(chunk)), len(chunk))
-            for chunk in _chunks(addresses, chunk_size)
-        ]
+        size = max(1, min(chunk_size, self.max_batch()))
+        calls = []
+        for chunk in _chunks(addresses, size):
+            budget = _batch_budget(len(chunk))
+            call = self._badges.functions.issueBadges(event_id, list(chunk))
+            calls.append((call.build_transaction({"from": self.address, "gas": budget}), budget))
+        return [self._await(s) for s in self._sender.submit_many(calls, intent=intent)]
+
+    def issue_badge(self, event_id: int, attendee: str, *, intent: str | None = None) -> TxResult:
+        return self._send(self._badges.functions.issueBadge(event_id, checksum(attendee, "attendee")), intent=intent)
+
+    def reissue_badge(self, event_id: int, attendee: str, reason_code: int, *, intent: str | None = None) -> TxResult:
+        """Issues a revoked badge again: an explicit act, recorded with its reason."""
+        return self._send(
+            self._badges.functions.reissueBadge(event_id, checksum(attendee, "attendee"), reason_code), intent=intent
+        )
 
     def sign_voucher(
         self, event_id: int, attendee: str, *, deadline: int | None = None, nonce: int | None = None
@@ -325,8 +498,8 @@ class Ledger:
         """An EIP-712 claim voucher signed by this ledger's key (which must hold the issuer role).
         The nonce is random (256 bits) unless given, so vouchers cannot be guessed."""
         attendee = checksum(attendee, "attendee")
-        if not self.has_role(Role.ISSUER, self.tx.address):
-            raise AccessDenied(f"{self.tx.address} lacks the issuer role: its vouchers would be refused")
+        if not self.has_role(Role.ISSUER, self.address):
+            raise AccessDenied(f"{self.address} lacks the issuer role: its vouchers would be refused")
         deadline = deadline if deadline is not None else self.chain_time() + 600
         nonce = nonce if nonce is not None else secrets.randbits(256)
         types = {
@@ -338,16 +511,40 @@ class Ledger:
             ]
         }
         message = {"eventId": event_id, "attendee": attendee, "nonce": nonce, "deadline": deadline}
-        signable = encode_typed_data(self._domains["badges"], types, message)
-        signature = bytes(self.tx.account.sign_message(signable).signature)
-        return SignedVoucher(event_id, attendee, nonce, deadline, signature, self.tx.address)
+        signable = encode_typed_data(self._domain("badges"), types, message)
+        signature = bytes(self._sender.account.sign_message(signable).signature)
+        return SignedVoucher(event_id, attendee, nonce, deadline, signature, self.address)
 
-    def claim_badge(self, voucher: SignedVoucher) -> TxResult:
+    def claim_badge(self, voucher: SignedVoucher, *, intent: str | None = None) -> TxResult:
         """Submits a voucher; the badge goes to ``voucher.attendee`` whoever relays it."""
-        return self._send(self.badges.functions.claimBadge(voucher.as_tuple(), voucher.signature))
+        return self._send(self._badges.functions.claimBadge(voucher.as_tuple(), voucher.signature), intent=intent)
 
-    def revoke_badge(self, event_id: int, attendee: str, reason_code: int) -> TxResult:
-        return self._send(self.badges.functions.revokeBadge(event_id, checksum(attendee, "attendee"), reason_code))
+    def revoke_badge(self, event_id: int, attendee: str, reason_code: int, *, intent: str | None = None) -> TxResult:
+        return self._send(
+            self._badges.functions.revokeBadge(event_id, checksum(attendee, "attendee"), reason_code), intent=intent
+        )
+
+    def set_badge_metadata(self, uri_template: str, contract_uri: str) -> list[TxResult]:
+        """Points the collection's metadata (ERC-1155 ``uri`` with ``{id}``, ERC-7572) at new URLs."""
+        return [
+            self._send(self._badges.functions.setURITemplate(uri_template)),
+            self._send(self._badges.functions.setContractURI(contract_uri)),
+        ]
+
+    # ------------------------------------------------------------------ anchors
+
+    def anchor_records(self, root: bytes, period_start: int, period_end: int, records: int) -> TxResult:
+        """Anchors the Merkle root of a period's off-chain records in one transaction."""
+        return self._send(self._anchors.functions.anchor(root, period_start, period_end, records))
+
+    def anchored_at(self, root: bytes) -> int | None:
+        """When ``root`` was anchored (Unix seconds), or None."""
+        _, _, anchored_at, _ = self._call(self._anchors, "anchorOf", root)
+        return int(anchored_at) or None
+
+    def verify_anchored(self, root: bytes, proof: Sequence[bytes], leaf: bytes) -> bool:
+        """The contract's own answer: is ``leaf`` in the anchored tree ``root``?"""
+        return bool(self._call(self._anchors, "verifyRecord", root, list(proof), leaf))
 
     # ------------------------------------------------------------------ roles and pausing
 
@@ -361,238 +558,169 @@ class Ledger:
 
     def has_role(self, role: Role, account: str) -> bool:
         account = checksum(account, "account")
-        return all(self._call(c.functions.hasRole(role.role_id, account)) for c in self._role_contracts(role))
+        return all(self._call(c, "hasRole", role.role_id, account) for c in self._role_contracts(role))
 
     def pause(self) -> list[TxResult]:
-        return [self._send(c.functions.pause()) for c in (self.points, self.badges)]
+        return [self._send(c.functions.pause()) for c in (self._points, self._badges)]
 
     def unpause(self) -> list[TxResult]:
-        return [self._send(c.functions.unpause()) for c in (self.points, self.badges)]
-
-    def _role_contracts(self, role: Role) -> list[Contract]:
-        return [self.points if name == "points" else self.badges for name in role.contracts]
-
-    # ------------------------------------------------------------------ finality and the event feed
-
-    def finality(self, tx_hash: str) -> Finality:
-        """``pending`` while the transaction has no receipt on the canonical chain (not yet mined,
-        or dropped by a reorganisation), ``confirmed`` once mined, ``final`` once
-        ``confirmations`` blocks follow it (or the node's finalized block covers it)."""
-        try:
-            receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return "pending"
-        except Exception as exc:
-            raise self.tx.translate(exc) from exc
-        block = int(receipt["blockNumber"])
-        return "final" if self.final_block() >= block else "confirmed"
-
-    def final_block(self) -> int:
-        """The highest block this ledger treats as final."""
-        try:
-            latest = int(self.w3.eth.block_number)
-        except Exception as exc:
-            raise self.tx.translate(exc) from exc
-        return latest - self.confirmations
-
-    def block_hash(self, number: int) -> str | None:
-        """The canonical hash of block ``number``, or None beyond the head."""
-        try:
-            block = self.w3.eth.get_block(number)
-        except BlockNotFound:
-            return None
-        except Exception as exc:
-            raise self.tx.translate(exc) from exc
-        return block["hash"].to_0x_hex()
-
-    def head(self) -> int:
-        try:
-            return int(self.w3.eth.block_number)
-        except Exception as exc:
-            raise self.tx.translate(exc) from exc
-
-    def events_between(self, from_block: int, to_block: int) -> list[EventData]:
-        """Every event of both contracts in the block range, decoded, in chain order."""
-        try:
-            raw = self.w3.eth.get_logs(
-                {
-                    "address": [self.points.address, self.badges.address],
-                    "fromBlock": from_block,
-                    "toBlock": to_block,
-                }
-            )
-        except Exception as exc:
-            raise self.tx.translate(exc) from exc
-        decoded = []
-        for log in raw:
-            contract = self.points if log["address"] == self.points.address else self.badges
-            event = self._event_by_topic(contract).get(bytes(log["topics"][0]))
-            if event is not None:
-                decoded.append(event.process_log(log))
-        return sorted(decoded, key=lambda e: (e["blockNumber"], e["logIndex"]))
-
-    @cache  # noqa: B019 - one ledger per process; the map is small
-    def _event_by_topic(self, contract: Contract) -> dict[bytes, Any]:
-        found = {}
-        abi: list[dict[str, Any]] = list(contract.abi)  # type: ignore[arg-type]
-        for item in abi:
-            if item.get("type") == "event":
-                signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-                found[keccak(text=signature)] = getattr(contract.events, item["name"])()
-        return found
-
-    # ------------------------------------------------------------------ queries
-
-    def chain_time(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
-
-    def balance_of(self, citizen: str) -> int:
-        return int(self._call(self.points.functions.balanceOf(checksum(citizen, "citizen"))))
-
-    def total_supply(self) -> int:
-        return int(self._call(self.points.functions.totalSupply()))
-
-    def limits(self) -> tuple[int, int]:
-        max_award, cap = self._call(self.points.functions.limits())
-        return int(max_award), int(cap)
+        return [self._send(c.functions.unpause()) for c in (self._points, self._badges)]
 
     def is_paused(self) -> bool:
-        return bool(self._call(self.points.functions.paused()))
+        return bool(self._call(self._points, "paused")) or bool(self._call(self._badges, "paused"))
 
-    def activity_status(self, activity_id: int) -> tuple[bool, bool]:
-        """``(awarded, reversed)`` for an activity id, from contract state."""
-        awarded, reversed_ = self._call(self.points.functions.activityStatus(activity_id))
-        return bool(awarded), bool(reversed_)
+    # ------------------------------------------------------------------ transactions and recovery
 
-    def activity(self, activity_id: int) -> ActivityRecord | None:
-        """The award of ``activity_id`` with its reversal, if any, rebuilt from events."""
-        logs = self._logs(self.points, "ActivityRecorded", activityId=activity_id)
-        if not logs:
+    def result_of(self, tx_hash: str) -> TxResult | None:
+        """The mined result of one of the ledger's transactions, or None while it has no receipt."""
+        receipt = self._chain.receipt(tx_hash)
+        return None if receipt is None else self._result(receipt)
+
+    def outbox_entries(self, intent: str) -> list[OutboxEntry]:
+        """The transactions recorded for ``intent`` (what a retry or restart reconciles)."""
+        return self._sender.outbox.for_intent(intent)
+
+    def resume(self) -> int:
+        """Re-sends whatever the outbox holds unsettled and closes nonce gaps; returns how many
+        transactions were settled."""
+        return len(self._sender.resume())
+
+    def fill_nonce_gaps(self) -> list[int]:
+        return self._sender.fill_gaps()
+
+    def nonce_gap(self) -> tuple[int, int] | None:
+        return self._sender.nonce_gap()
+
+    # ------------------------------------------------------------------ the event feed
+
+    def chain_time(self) -> int:
+        return self._chain.block_time()
+
+    def head(self) -> int:
+        return self._chain.head()
+
+    def final_block(self, head: int | None = None) -> int:
+        """The highest block this ledger treats as final."""
+        return (self.head() if head is None else head) - self.confirmations
+
+    def finality(self, block_number: int | None, head: int | None = None) -> Finality:
+        return finality(block_number, self.final_block(head))
+
+    def block_hash(self, number: int) -> str | None:
+        return self._chain.block_hash(number)
+
+    def records_between(self, from_block: int, to_block: int) -> list[ChainRecord]:
+        """Every record of the three contracts in the block range, decoded, in chain order."""
+        logs = self._chain.logs(self._decoder.addresses, from_block, to_block)
+        return self._decoder.decode(logs)
+
+    def _scan(self, from_block: int, to_block: int) -> list[ChainRecord]:
+        records: list[ChainRecord] = []
+        for start in range(from_block, to_block + 1, LOG_RANGE):
+            records.extend(self.records_between(start, min(start + LOG_RANGE - 1, to_block)))
+        return records
+
+    def history(self, citizen: str) -> list[ChainRecord]:
+        """Every record that changed ``citizen``'s points or badges, oldest first, following the
+        citizen across re-bindings (records of every address the record lived at)."""
+        citizen = checksum(citizen, "citizen")
+        records = self._scan(self.deployment.block_number, self.head())
+        addresses = {citizen}
+        for record in records:
+            if isinstance(record, CitizenRebound) and record.new in addresses:
+                addresses.add(record.old)
+        return [r for r in records if _concerns(r, addresses)]
+
+    def activity(self, activity_id: int) -> tuple[AwardRecorded, AwardReversed | None] | None:
+        """The award of ``activity_id`` and its reversal, if any (by scanning the logs)."""
+        records = self._scan(self.deployment.block_number, self.head())
+        award = next((r for r in records if isinstance(r, AwardRecorded) and r.activity_id == activity_id), None)
+        if award is None:
             return None
-        reversals = self._logs(self.points, "AwardReversed", activityId=activity_id)
-        return self._activity_record(logs[0], reversals[0] if reversals else None)
+        reversal = next((r for r in records if isinstance(r, AwardReversed) and r.activity_id == activity_id), None)
+        return award, reversal
 
-    def _activity_record(self, log: EventData, reversal: EventData | None) -> ActivityRecord:
-        args = log["args"]
-        return ActivityRecord(
-            activity_id=int(args["activityId"]),
-            citizen=str(args["citizen"]),
-            points=int(args["points"]),
-            kind=int(args["kind"]),
-            metrics=Metrics.unpack(int(args["metrics"])),
-            evidence_hash=bytes(args["evidenceHash"]),
-            ref=self._ref(log),
-            reversal=None
-            if reversal is None
-            else Reversal(int(reversal["args"]["points"]), int(reversal["args"]["reasonCode"]), self._ref(reversal)),
-        )
+    # ------------------------------------------------------------------ contract state
 
-    def activities_of(self, citizen: str) -> list[ActivityRecord]:
-        citizen = checksum(citizen, "citizen")
-        reversals = {
-            int(log["args"]["activityId"]): log for log in self._logs(self.points, "AwardReversed", citizen=citizen)
-        }
-        return [
-            self._activity_record(log, reversals.get(int(log["args"]["activityId"])))
-            for log in self._logs(self.points, "ActivityRecorded", citizen=citizen)
-        ]
+    def balance_of(self, citizen: str, block: int | str = "latest") -> int:
+        return int(self._chain.call(self._points, "balanceOf", checksum(citizen, "citizen"), block=block))
 
-    def redemptions_of(self, citizen: str) -> list[Redemption]:
-        citizen = checksum(citizen, "citizen")
-        return [
-            Redemption(
-                citizen=str(log["args"]["citizen"]),
-                reward_id=int(log["args"]["rewardId"]),
-                points=int(log["args"]["points"]),
-                relayer=str(log["args"]["relayer"]),
-                ref=self._ref(log),
-            )
-            for log in self._logs(self.points, "PointsRedeemed", citizen=citizen)
-        ]
+    def total_supply(self, block: int | str = "latest") -> int:
+        return int(self._chain.call(self._points, "totalSupply", block=block))
+
+    def limits(self) -> tuple[int, int]:
+        max_award, cap = self._call(self._points, "limits")
+        return int(max_award), int(cap)
+
+    def today(self) -> int:
+        """The city's current day number, as the daily cap counts days."""
+        return int(self._call(self._points, "today"))
+
+    def awarded_today(self, citizen: str) -> int:
+        return int(self._call(self._points, "awardedToday", checksum(citizen, "citizen")))
+
+    def last_activity_id(self) -> int:
+        return int(self._call(self._points, "lastActivityId"))
+
+    def is_reversed(self, activity_id: int) -> bool:
+        return bool(self._call(self._points, "isReversed", activity_id))
 
     def city_event(self, event_id: int) -> CityEvent:
-        stored = self._call(self.badges.functions.cityEvent(event_id))
-        claim_start, claim_end, capacity, attendees, venue, _ = stored
-        uri = self._call(self.badges.functions.uri(event_id))
-        return CityEvent(event_id, Venue(venue), claim_start, claim_end, capacity, attendees, uri)
+        claim_start, claim_end, capacity, attendees, venue, _ = self._call(self._badges, "cityEvent", event_id)
+        return CityEvent(event_id, Venue(venue), claim_start, claim_end, capacity, attendees)
 
     def event_count(self) -> int:
-        return int(self._call(self.badges.functions.eventCount()))
+        return int(self._call(self._badges, "eventCount"))
 
-    def _badge_holdings(self, logs: Iterable[EventData]) -> list[BadgeRecord]:
-        """Badges currently held, replaying TransferSingle mints and burns in chain order."""
-        held: dict[tuple[int, str], BadgeRecord] = {}
-        for log in sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"])):
-            args = log["args"]
-            event_id = int(args["id"])
-            if args["from"] == _ZERO:
-                held[(event_id, str(args["to"]))] = BadgeRecord(event_id, str(args["to"]), self._ref(log))
-            else:
-                held.pop((event_id, str(args["from"])), None)
-        return list(held.values())
+    def has_badge(self, event_id: int, attendee: str, block: int | str = "latest") -> bool:
+        return bool(self._chain.call(self._badges, "hasBadge", event_id, checksum(attendee, "attendee"), block=block))
 
-    def badges_of(self, citizen: str) -> list[BadgeRecord]:
-        """The badges ``citizen`` holds now, each with where it was issued."""
-        citizen = checksum(citizen, "citizen")
-        minted = self._logs(self.badges, "TransferSingle", to=citizen)
-        burned = self._logs(self.badges, "TransferSingle", **{"from": citizen})
-        return self._badge_holdings([*minted, *burned])
+    def is_badge_revoked(self, event_id: int, attendee: str) -> bool:
+        return bool(self._call(self._badges, "isRevoked", event_id, checksum(attendee, "attendee")))
 
-    def attendees_of(self, event_id: int) -> list[BadgeRecord]:
-        """Who holds the badge of ``event_id`` now (the token id is not an indexed topic)."""
-        logs = [log for log in self._logs(self.badges, "TransferSingle") if int(log["args"]["id"]) == event_id]
-        return self._badge_holdings(logs)
+    def badge_holdings(self, event_id: int, attendees: Sequence[str]) -> dict[str, bool]:
+        """Whether each of ``attendees`` holds the event's badge, in one call."""
+        addresses = [checksum(a, "attendee") for a in attendees]
+        if not addresses:
+            return {}
+        held = self._call(self._badges, "balanceOfBatch", addresses, [event_id] * len(addresses))
+        return {a: bool(h) for a, h in zip(addresses, held, strict=True)}
 
-    def has_badge(self, event_id: int, attendee: str) -> bool:
-        return bool(self._call(self.badges.functions.hasBadge(event_id, checksum(attendee, "attendee"))))
+    def badge_collection(self) -> dict[str, str]:
+        """What wallets read of the badge collection: name, symbol and metadata URIs."""
+        return {
+            "name": str(self._call(self._badges, "name")),
+            "symbol": str(self._call(self._badges, "symbol")),
+            "uri_template": str(self._call(self._badges, "uri", 0)),
+            "contract_uri": str(self._call(self._badges, "contractURI")),
+        }
 
-    def history(self, citizen: str) -> list[HistoryEntry]:
-        """Every on-chain record touching ``citizen``, oldest first."""
-        citizen = checksum(citizen, "citizen")
-        entries: list[HistoryEntry] = []
-        for log in self._logs(self.points, "ActivityRecorded", citizen=citizen):
-            a = log["args"]
-            entries.append(HistoryEntry("award", self._ref(log), int(a["points"]), activity_id=int(a["activityId"])))
-        for log in self._logs(self.points, "AwardReversed", citizen=citizen):
-            a = log["args"]
-            entries.append(
-                HistoryEntry(
-                    "reversal",
-                    self._ref(log),
-                    -int(a["points"]),
-                    activity_id=int(a["activityId"]),
-                    reason_code=int(a["reasonCode"]),
-                )
-            )
-        for log in self._logs(self.points, "PointsRedeemed", citizen=citizen):
-            a = log["args"]
-            entries.append(HistoryEntry("redemption", self._ref(log), -int(a["points"]), reward_id=int(a["rewardId"])))
-        for log in self._logs(self.badges, "TransferSingle", to=citizen):
-            entries.append(HistoryEntry("badge_issued", self._ref(log), event_id=int(log["args"]["id"])))
-        for log in self._logs(self.badges, "BadgeRevoked", attendee=citizen):
-            a = log["args"]
-            entries.append(
-                HistoryEntry(
-                    "badge_revoked", self._ref(log), event_id=int(a["eventId"]), reason_code=int(a["reasonCode"])
-                )
-            )
-        return sorted(entries, key=lambda e: (e.ref.block_number, e.ref.log_index))
+    def wait_until(self, timestamp: int, timeout: float = 30.0) -> None:
+        """Waits for a block at or after ``timestamp`` (for development chains with block times)."""
+        deadline = time.monotonic() + timeout
+        while self.chain_time() < timestamp and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
-def _result(receipt: TxReceipt, records: int) -> TxResult:
-    return TxResult(
-        tx_hash=receipt["transactionHash"].to_0x_hex(),
-        block_number=int(receipt["blockNumber"]),
-        gas_used=int(receipt["gasUsed"]),
-        records=records,
-    )
+_DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
 
 
-@cache
-def _decoder() -> RevertDecoder:
-    return RevertDecoder([load_artifact("CivicPoints")["abi"], load_artifact("CivicBadges")["abi"]])
+def _concerns(record: ChainRecord, addresses: set[str]) -> bool:
+    match record:
+        case AwardRecorded() | AwardReversed() | PointsRedeemed():
+            return record.citizen in addresses
+        case BadgeIssued() | BadgeRevoked() | BadgeReissued():
+            return record.attendee in addresses
+        case CitizenRebound() | BadgesMoved():
+            return record.old in addresses or record.new in addresses
+    return False
 
 
-def new_citizen_account() -> LocalAccount:
-    """A fresh key pair, for a custodial address or a test citizen."""
-    return Account.create()  # type: ignore[no-any-return]
+def _sender_options(options: dict[str, Any]) -> dict[str, Any]:
+    keys = ("outbox", "gas_strategy", "receipt_timeout", "receipt_poll", "replace_after")
+    return {k: v for k, v in options.items() if k in keys}

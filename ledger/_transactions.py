@@ -1,50 +1,64 @@
 """Signing and sending transactions: local keys, one nonce allocator per key, an outbox.
 
-Every transaction is signed locally, recorded in the outbox, and only then broadcast. After a
-crash, :meth:`TransactionSender.resume` re-sends the very same signed bytes of anything not yet
-settled, so a piece of work never gets a second transaction. A transaction not mined in time is
-replaced at the same nonce with a fee bump. Receipts with status 0 are failures.
+Every transaction is signed locally, recorded in the outbox (with the intent it carries out), and
+only then broadcast. A nonce is allocated, signed into a transaction and recorded under one lock;
+if recording fails the nonce is given back, so none is lost between allocation and broadcast.
+After a crash, :meth:`TransactionSender.resume` re-sends the very same signed bytes of anything
+not yet settled, so a piece of work never gets a second transaction. A transaction not mined in
+time is replaced at the same nonce with a fee bump. A nonce the node never received (a refused
+transaction below others already queued) is a gap: :meth:`fill_gaps` sends an empty transaction
+at it so the queue behind it moves. Receipts with status 0 are failures.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from requests.exceptions import RequestException
-from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception
-from web3.providers.eth_tester import EthereumTesterProvider
-from web3.types import TxParams, TxReceipt
+from web3.exceptions import Web3Exception
+from web3.types import TxParams
 
-from .errors import ChainUnavailable, LedgerError, RevertDecoder, TransactionFailed
+from ._chain import Chain, revert_decoder
+from .errors import ChainUnavailable, LedgerError, TransactionFailed
 from .outbox import MemoryOutbox, Outbox, OutboxEntry, Status
 
-__all__ = ["TransactionSender"]
+__all__ = ["Submitted", "TransactionSender"]
 
 _DEFAULT_PRIORITY_FEE = 10**9
 #: Nodes refuse a replacement unless both fees rise by at least 10%.
 _FEE_BUMP = 1.125
+_GAS_TRANSFER = 21_000
+
+
+@dataclass
+class Submitted:
+    """A transaction recorded and broadcast, not yet awaited."""
+
+    entry: OutboxEntry
+    tx: dict[str, Any]
 
 
 class TransactionSender:
     """Sends transactions signed by one local account.
 
     Nonces come from a counter kept here under a lock, started once from the larger of the
-    node's count and the outbox's highest nonce, so concurrent callers never share a nonce and
-    no request reads the node's pending count. Before spending the city's gas every transaction
-    is checked: on a real node by ``eth_estimateGas`` (which also gives the limit), on eth-tester
-    by one ``eth_call`` and a fixed budget, because eth-tester's estimate re-executes the
-    transaction about a dozen times.
+    node's pending count and the outbox's highest nonce, so concurrent callers never share a
+    nonce and no request reads the node's count. Before spending the city's gas a transaction is
+    checked: on a real node by ``eth_estimateGas`` (which also gives the limit), on eth-tester by
+    one ``eth_call`` and a fixed budget, because eth-tester's estimate re-executes it a dozen
+    times. Bulk work (:meth:`submit_many`) checks only the first transaction of a run and sends
+    the rest at consecutive nonces without waiting for each receipt.
     """
 
     def __init__(
         self,
-        w3: Web3,
+        chain: Chain,
         account: LocalAccount,
-        decoder: RevertDecoder,
         *,
         outbox: Outbox | None = None,
         gas_strategy: str | None = None,
@@ -52,12 +66,10 @@ class TransactionSender:
         receipt_poll: float = 0.02,
         replace_after: float = 30.0,
     ) -> None:
-        self.w3 = w3
+        self.chain = chain
         self.account = account
         self.outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
-        self._decoder = decoder
-        embedded = isinstance(w3.provider, EthereumTesterProvider)
-        self._strategy = gas_strategy or ("preflight" if embedded else "estimate")
+        self._strategy = gas_strategy or ("preflight" if chain.embedded else "estimate")
         self._timeout = receipt_timeout
         self._poll = receipt_poll
         self._replace_after = replace_after
@@ -66,67 +78,101 @@ class TransactionSender:
         #: Set when a node failure leaves a recorded transaction unsettled: the next send
         #: resumes it first, since every later nonce waits behind it.
         self._stranded = False
-        try:
-            self.chain_id = w3.eth.chain_id
-            self._block_gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
-        except Exception as exc:
-            raise ChainUnavailable(f"the node did not answer: {exc}") from exc
+        self._block_gas_limit = chain.block_gas_limit()
 
     @property
     def address(self) -> str:
         return str(self.account.address)
 
-    def call_error(self, exc: BaseException) -> LedgerError | None:
-        return self._decoder.from_exception(exc)
-
-    def translate(self, exc: BaseException) -> LedgerError:
-        """The ledger error for any exception from a node request: a decoded revert, or
-        :class:`ChainUnavailable` when the node could not answer."""
-        if isinstance(exc, LedgerError):
-            return exc
-        return self._decoder.from_exception(exc) or ChainUnavailable(f"the node request failed: {exc}")
+    @property
+    def _w3(self) -> Any:
+        return self.chain._w3
 
     # ------------------------------------------------------------------ sending
 
+    def send(self, params: TxParams, *, budget: int, intent: str | None = None) -> dict[str, Any]:
+        """Checks, signs, records, sends and waits for a transaction; raises the decoded error
+        if it fails. If the node goes away after the transaction is recorded, it stays in the
+        outbox and :meth:`resume` sends it again (first thing in the next send)."""
+        (submitted,) = self.submit_many([(params, budget)], intent=intent)
+        return self.await_submitted(submitted)
+
+    def submit_many(
+        self, calls: Sequence[tuple[TxParams, int]], *, intent: str | None = None, check: str = "first"
+    ) -> list[Submitted]:
+        """Signs, records and broadcasts ``calls`` at consecutive nonces without waiting for
+        receipts. ``check`` is ``"first"`` (only the first is checked before sending: the rest
+        follow the same shape) or ``"all"``."""
+        if self._stranded:
+            self.resume()
+        prepared = []
+        for i, (params, budget) in enumerate(calls):
+            tx: dict[str, Any] = dict(params)
+            tx["from"] = self.account.address
+            tx["chainId"] = self.chain.chain_id
+            if i == 0 or check == "all":
+                tx["gas"] = self._gas_limit(tx, budget)
+            else:
+                tx["gas"] = min(budget, self._block_gas_limit - 1)
+            prepared.append(tx)
+        fees = self._fees()
+        submitted = []
+        with self._lock:
+            for tx in prepared:
+                tx.update(fees)
+                tx["nonce"] = self._allocate_nonce()
+                try:
+                    entry = self._sign_and_record(tx, intent)
+                except BaseException:
+                    self._next_nonce = tx["nonce"]  # not recorded, never sent: the nonce is free again
+                    raise
+                self._broadcast(entry)
+                submitted.append(Submitted(entry, tx))
+        return submitted
+
+    def await_submitted(self, submitted: Submitted) -> dict[str, Any]:
+        receipt = self._await([submitted.entry], submitted.tx)
+        if receipt["status"] != 1:
+            raise self._failure(submitted.tx, receipt)
+        return receipt
+
     def _gas_limit(self, tx: dict[str, Any], budget: int) -> int:
-        try:
+        with self.chain.translated("checking the transaction"):
             if self._strategy == "estimate":
-                return min(int(self.w3.eth.estimate_gas(tx) * 1.25) + 10_000, self._block_gas_limit)  # type: ignore[arg-type]
-            self.w3.eth.call(tx)  # type: ignore[arg-type]
-        except Exception as exc:
-            raise self.translate(exc) from exc
+                return min(int(self._w3.eth.estimate_gas(tx) * 1.25) + 10_000, self._block_gas_limit)
+            self._w3.eth.call(tx)
         return min(budget, self._block_gas_limit - 1)
 
     def _fees(self) -> dict[str, int]:
-        base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
-        try:
-            tip = int(self.w3.eth.max_priority_fee)
-        except Web3Exception:
-            tip = _DEFAULT_PRIORITY_FEE
+        with self.chain.translated("reading fees"):
+            base = self._w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+            try:
+                tip = int(self._w3.eth.max_priority_fee)
+            except Web3Exception:
+                tip = _DEFAULT_PRIORITY_FEE
         return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * int(base) + tip}
 
     def _allocate_nonce(self) -> int:
         if self._next_nonce is None:
-            try:
-                on_chain = self.w3.eth.get_transaction_count(self.account.address, "pending")
-            except Exception as exc:
-                raise self.translate(exc) from exc
+            on_chain = self.chain.nonce(self.address, "pending")
             recorded = self.outbox.highest_nonce(self.address)
             self._next_nonce = max(on_chain, recorded + 1 if recorded is not None else 0)
         nonce = self._next_nonce
         self._next_nonce += 1
         return nonce
 
-    def _sign_and_record(self, tx: dict[str, Any]) -> OutboxEntry:
+    def _sign_and_record(self, tx: dict[str, Any], intent: str | None) -> OutboxEntry:
         signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
-        entry = OutboxEntry(self.address, int(tx["nonce"]), signed.hash.to_0x_hex(), bytes(signed.raw_transaction))
+        entry = OutboxEntry(
+            self.address, int(tx["nonce"]), signed.hash.to_0x_hex(), bytes(signed.raw_transaction), intent=intent
+        )
         self.outbox.record(entry)
         return entry
 
     def _broadcast(self, entry: OutboxEntry) -> None:
         """Sends the recorded bytes. A node that already has them (or has mined them) is fine."""
         try:
-            self.w3.eth.send_raw_transaction(entry.raw)
+            self._w3.eth.send_raw_transaction(entry.raw)
         except Exception as exc:
             if self._already_on_chain(entry, exc):
                 return
@@ -142,48 +188,23 @@ class TransactionSender:
         if "nonce" not in text:
             return False
         try:
-            self.w3.eth.get_transaction(entry.tx_hash)  # type: ignore[arg-type]
-        except Exception:
+            return self.chain.transaction(entry.tx_hash) is not None
+        except LedgerError:
             return False
-        return True
 
-    def _refused(self, entry: OutboxEntry, exc: Exception) -> NoReturn:
+    def _refused(self, entry: OutboxEntry, exc: Exception) -> None:
         if isinstance(exc, RequestException | OSError):
             # The node could not be reached: the transaction stays in the outbox for resume().
             self._stranded = True
             raise ChainUnavailable(f"broadcasting {entry.tx_hash} failed; it stays queued: {exc}") from exc
-        # The node answered and refused: the transaction will never be mined. Give the nonce back
-        # by resynchronising the counter from the node next time.
+        # The node answered and refused: the transaction will never be mined. Its nonce is free
+        # again: resynchronise the counter (a nonce below others already queued is a gap, which
+        # fill_gaps() closes).
         self.outbox.settle(entry.tx_hash, "failed", None)
         self._next_nonce = None
-        raise self._decoder.from_exception(exc) or TransactionFailed(entry.tx_hash, str(exc)) from exc
+        raise revert_decoder().from_exception(exc) or TransactionFailed(entry.tx_hash, str(exc)) from exc
 
-    def send(self, params: TxParams, *, budget: int) -> TxReceipt:
-        """Checks, signs, records, sends and waits for a transaction; raises the decoded error
-        if it fails. If the node goes away after the transaction is recorded, it stays in the
-        outbox and :meth:`resume` sends it again (first thing in the next send)."""
-        if self._stranded:
-            self.resume()
-        tx: dict[str, Any] = dict(params)
-        tx["from"] = self.account.address
-        tx["chainId"] = self.chain_id
-        try:
-            tx["gas"] = self._gas_limit(tx, budget)
-            tx.update(self._fees())
-        except LedgerError:
-            raise
-        except Exception as exc:
-            raise self.translate(exc) from exc
-        with self._lock:
-            tx["nonce"] = self._allocate_nonce()
-            entry = self._sign_and_record(tx)
-            self._broadcast(entry)
-        receipt = self._await([entry], tx)
-        if receipt["status"] != 1:
-            raise self._failure(tx, receipt)
-        return receipt
-
-    def _await(self, candidates: list[OutboxEntry], tx: dict[str, Any] | None) -> TxReceipt:
+    def _await(self, candidates: list[OutboxEntry], tx: dict[str, Any] | None) -> dict[str, Any]:
         """Waits for one of ``candidates`` (transactions at the same nonce) to be mined, bumping
         fees when it is stuck for ``replace_after`` seconds and ``tx`` is known."""
         candidates = list(candidates)
@@ -193,12 +214,12 @@ class TransactionSender:
         while True:
             for candidate in candidates:
                 try:
-                    receipt = self.w3.eth.get_transaction_receipt(candidate.tx_hash)  # type: ignore[arg-type]
-                except TransactionNotFound:
-                    continue
-                except Exception as exc:
+                    receipt = self.chain.receipt(candidate.tx_hash)
+                except ChainUnavailable:
                     self._stranded = True
-                    raise self.translate(exc) from exc
+                    raise
+                if receipt is None:
+                    continue
                 status: Status = "mined" if receipt["status"] == 1 else "failed"
                 self.outbox.settle(candidate.tx_hash, status, int(receipt["blockNumber"]))
                 for other in candidates:
@@ -214,48 +235,107 @@ class TransactionSender:
                 tx["maxFeePerGas"] = int(tx["maxFeePerGas"] * _FEE_BUMP) + 1
                 tx["maxPriorityFeePerGas"] = int(tx["maxPriorityFeePerGas"] * _FEE_BUMP) + 1
                 with self._lock:
-                    replacement = self._sign_and_record(tx)
-                    self._broadcast(replacement)
-                candidates.append(replacement)
+                    replacement = self._sign_and_record(tx, entry.intent)
+                    try:
+                        self._broadcast(replacement)
+                    except LedgerError:
+                        # Refused (an underpriced replacement, say): the original stays the one to wait for.
+                        replacement = None  # type: ignore[assignment]
+                if replacement is not None:
+                    candidates.append(replacement)
                 replace_at = now + self._replace_after
             time.sleep(self._poll)
 
-    def resume(self) -> list[TxReceipt]:
+    # ------------------------------------------------------------------ recovery
+
+    def resume(self) -> list[dict[str, Any]]:
         """Re-sends, in nonce order, every recorded transaction not yet settled (the same signed
-        bytes, so the same hash), and waits for each nonce to be mined.
+        bytes, so the same hash), closes any nonce gap, and waits for each nonce to be mined.
 
         A nonce may hold an original and its fee-bumped replacements: only the newest (the
         highest fee) is sent again, and whichever of them the node mines settles the nonce."""
-        receipts = []
         with self._lock:
             self._stranded = False
             by_nonce: dict[int, list[OutboxEntry]] = {}
             for entry in self.outbox.unsettled(self.address):  # oldest first within a nonce
                 by_nonce.setdefault(entry.nonce, []).append(entry)
-            for group in by_nonce.values():
-                self._broadcast(group[-1])
-        for group in by_nonce.values():
-            receipts.append(self._await(group, None))
+            mined_count = self.chain.nonce(self.address, "latest")
+            for nonce, group in sorted(by_nonce.items()):
+                if nonce < mined_count:
+                    continue  # something at this nonce is mined already: its receipt settles it below
+                try:
+                    self._broadcast(group[-1])
+                except LedgerError:
+                    if self._stranded:
+                        raise
+            self.fill_gaps()
+        receipts = []
+        for nonce, group in sorted(by_nonce.items()):
+            receipt = self._settle_group(group)
+            if receipt is not None:
+                receipts.append(receipt)
         return receipts
 
+    def _settle_group(self, group: list[OutboxEntry]) -> dict[str, Any] | None:
+        """Settles the entries at one nonce: whichever of them is mined, or all of them as
+        replaced when another transaction took the nonce (a gap filler, another process)."""
+        for entry in group:
+            receipt = self.chain.receipt(entry.tx_hash)
+            if receipt is not None:
+                status: Status = "mined" if receipt["status"] == 1 else "failed"
+                self.outbox.settle(entry.tx_hash, status, int(receipt["blockNumber"]))
+                for other in group:
+                    if other is not entry:
+                        self.outbox.settle(other.tx_hash, "replaced", None)
+                return receipt
+        if self.chain.nonce(self.address, "latest") > group[0].nonce:
+            for entry in group:
+                self.outbox.settle(entry.tx_hash, "replaced", None)
+            return None
+        return self._await(group, None)
+
     def nonce_gap(self) -> tuple[int, int] | None:
-        """``(expected, lowest_queued)`` when the node's nonce is below the lowest transaction we
-        still hold: a transaction was lost and every later one is stuck behind it."""
+        """``(expected, lowest_queued)`` when the node's pending nonce is below the lowest
+        transaction we still hold: a transaction was lost and every later one is stuck behind it."""
         pending = self.outbox.unsettled(self.address)
         if not pending:
             return None
-        on_chain = self.w3.eth.get_transaction_count(self.account.address, "latest")
+        on_chain = self.chain.nonce(self.address, "pending")
         lowest = pending[0].nonce
         return (on_chain, lowest) if on_chain < lowest else None
 
-    def _failure(self, tx: dict[str, Any], receipt: TxReceipt) -> LedgerError:
+    def fill_gaps(self) -> list[int]:
+        """Sends an empty transaction (0 to itself) at every nonce in a gap, so the transactions
+        queued above it can be mined. Returns the nonces filled."""
+        filled = []
+        with self._lock:
+            gap = self.nonce_gap()
+            while gap is not None:
+                nonce = gap[0]
+                tx: dict[str, Any] = {
+                    "to": self.account.address,
+                    "value": 0,
+                    "gas": _GAS_TRANSFER,
+                    "nonce": nonce,
+                    "chainId": self.chain.chain_id,
+                    **self._fees(),
+                }
+                entry = self._sign_and_record(tx, "gap-filler")
+                self._broadcast(entry)
+                filled.append(nonce)
+                gap = self.nonce_gap()
+            if filled:
+                self._next_nonce = None
+        return filled
+
+    def _failure(self, tx: dict[str, Any], receipt: dict[str, Any]) -> LedgerError:
         """Replays a failed transaction against the state before its block to name the error."""
         tx_hash = receipt["transactionHash"].to_0x_hex()
         replay = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}
         try:
-            self.w3.eth.call(replay, block_identifier=receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+            self._w3.eth.call(replay, block_identifier=receipt["blockNumber"] - 1)
         except Exception as exc:
-            error = self._decoder.from_exception(exc)
+            error = revert_decoder().from_exception(exc)
             if error is not None:
                 return error
         if receipt["gasUsed"] >= tx["gas"]:

@@ -18,11 +18,22 @@ class Deployment:
     chain_id: int
     points_address: str
     badges_address: str
+    anchors_address: str
     block_number: int
     deployer: str
+    #: Hash of the compiler input the deployed code was compiled from (see the artifacts).
     source_hash: str
     points_tx: str
     badges_tx: str
+    anchors_tx: str
+    #: The city's time zone: its name, and its offset the contract's daily cap uses.
+    time_zone: str = "Asia/Seoul"
+    day_offset_seconds: int = 32_400
+
+    @property
+    def contracts(self) -> dict[str, str]:
+        """Addresses by the names the ledger uses for them."""
+        return {"points": self.points_address, "badges": self.badges_address, "anchors": self.anchors_address}
 
     def save(self, path: Path) -> None:
         """Writes the record atomically: a crash never leaves a half-written file."""
@@ -46,4 +57,7 @@ class Deployment:
         try:
             return cls(**raw)
         except TypeError as exc:
-            raise DeploymentError(f"deployment record {path} has unexpected fields: {exc}") from exc
+            raise DeploymentError(
+                f"deployment record {path} does not match this version of the ledger ({exc}): "
+                "deploy again, or use the release that wrote it"
+            ) from exc

@@ -26,7 +26,7 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from .errors import ConfigurationError
 
-__all__ = ["DurableTesterProvider", "close_all", "open_durable_chain"]
+__all__ = ["DurableTesterProvider", "LockedTesterProvider", "close_all", "open_durable_chain"]
 
 _OPEN: list[DurableTesterProvider] = []
 
@@ -57,12 +57,25 @@ class _DeterministicBackend(PyEVMBackend):
         self.chain.header = self.chain.header.copy(timestamp=timestamp)
 
 
-class DurableTesterProvider(EthereumTesterProvider):
-    """An EthereumTesterProvider whose chain survives restarts through its journal."""
+class LockedTesterProvider(EthereumTesterProvider):
+    """eth-tester is not thread-safe: one request at a time, whichever thread asks. Requests are
+    served in-process in microseconds to milliseconds, so a lock costs the service nothing and
+    lets reads (verification, health) run without any lock of the service's own."""
+
+    def __init__(self, ethereum_tester: EthereumTester | None = None) -> None:
+        self._lock = threading.RLock()
+        super().__init__(ethereum_tester)
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        with self._lock:
+            return super().make_request(method, params)
+
+
+class DurableTesterProvider(LockedTesterProvider):
+    """An eth-tester provider whose chain survives restarts through its journal."""
 
     def __init__(self, journal: Path) -> None:
         self.journal = journal
-        self._lock = threading.RLock()
         journal.parent.mkdir(parents=True, exist_ok=True)
         # One process owns a journal at a time; a second one would interleave writes.
         self._owner = open(journal.with_suffix(".lock"), "w")  # noqa: SIM115 - held for the provider's life
@@ -122,10 +135,10 @@ class DurableTesterProvider(EthereumTesterProvider):
         return int(self.tester.get_block_by_number("latest")["timestamp"])
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        if method != "eth_sendRawTransaction":
-            return super().make_request(method, params)
         with self._lock:
             response = super().make_request(method, params)
+            if method != "eth_sendRawTransaction":
+                return response
             if "result" in response:
                 raw = params[0] if isinstance(params[0], str) else "0x" + bytes(params[0]).hex()
                 self._append({"kind": "tx", "raw": raw, "timestamp": self._latest_timestamp()})

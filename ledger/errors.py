@@ -1,16 +1,20 @@
-"""The ledger's one exception tree.
+"""The ledger's one exception tree, and the one place third-party errors are translated.
 
 Every failure the ledger reports derives from :class:`LedgerError`. A contract revert arrives as a
 subclass of :class:`ContractRevert` named after the contract's custom error, carrying the values
-the contract reported (``exc.values``) — callers match on the class, never on message text.
-Third-party exceptions (web3, eth-tester, requests) are translated here and chained ``from``.
+the contract reported (``exc.values``): callers match on the class, never on message text. A class
+declares the Solidity errors it stands for (``solidity=(...)``, its own name by default); no
+registration list follows the classes. Third-party exceptions (web3, eth-tester, requests) become
+ledger errors in :func:`translated` and are chained ``from`` the original.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
@@ -18,10 +22,15 @@ from eth_utils import keccak, to_checksum_address
 __all__ = [
     "AccessDenied",
     "ActivityAlreadyReversed",
-    "ActivityNotAwarded",
+    "ActivityIdNotIncreasing",
+    "AlreadyAnchored",
     "AlreadyHasBadge",
+    "AwardNotFound",
     "AwardTooLarge",
     "BadgeNonTransferable",
+    "BadgeNotRevoked",
+    "BadgeWasRevoked",
+    "BadgesLinkInvalid",
     "ChainUnavailable",
     "ClaimWindowClosed",
     "ConfigurationError",
@@ -29,23 +38,28 @@ __all__ = [
     "ContractRevert",
     "DailyCapExceeded",
     "DeploymentError",
-    "DuplicateActivity",
     "EmptyBatch",
+    "EventAlreadyCreated",
     "EventFull",
     "InsufficientPoints",
+    "InvalidAnchor",
     "InvalidAttendee",
     "InvalidCitizen",
     "InvalidClaimWindow",
+    "InvalidClientReference",
     "InvalidConsentSignature",
     "InvalidInput",
     "InvalidLimits",
+    "InvalidRebinding",
     "InvalidSignature",
     "InvalidVoucherSigner",
     "LedgerError",
     "LedgerPaused",
+    "MalformedAward",
     "NoBadge",
     "NotAuthorized",
     "PointsNonTransferable",
+    "RebindTargetHoldsBadges",
     "ReentrantCall",
     "RevertDecoder",
     "TransactionFailed",
@@ -54,6 +68,7 @@ __all__ = [
     "VoucherAlreadyUsed",
     "VoucherExpired",
     "ZeroPointsAward",
+    "translated",
 ]
 
 
@@ -82,7 +97,7 @@ class AccessDenied(LedgerError):
 
 
 class TransactionFailed(LedgerError):
-    """A transaction was mined with status 0 and no custom error could be decoded."""
+    """A transaction was mined with status 0, or refused, and no custom error could be decoded."""
 
     def __init__(self, tx_hash: str, reason: str = "reverted") -> None:
         self.tx_hash = tx_hash
@@ -90,7 +105,19 @@ class TransactionFailed(LedgerError):
 
 
 class ContractRevert(LedgerError):
-    """A contract rejected the call with a custom error; ``values`` holds its arguments."""
+    """A contract rejected the call with a custom error; ``values`` holds its arguments.
+
+    Subclasses name the Solidity errors they stand for in ``solidity`` (default: the class name).
+    """
+
+    solidity: ClassVar[tuple[str, ...]] = ()
+    _by_error: ClassVar[dict[str, type[ContractRevert]]] = {}
+
+    def __init_subclass__(cls, *, solidity: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.solidity = solidity or (cls.__name__,)
+        for name in cls.solidity:
+            ContractRevert._by_error[name] = cls
 
     def __init__(self, error_name: str, values: dict[str, Any]) -> None:
         self.name = error_name
@@ -99,14 +126,9 @@ class ContractRevert(LedgerError):
         doc = (type(self).__doc__ or "").strip().splitlines()[0]
         super().__init__(f"{error_name}({shown}): {doc}")
 
-
-_BY_ERROR: dict[str, type[ContractRevert]] = {}
-
-
-def _register(cls: type[ContractRevert], *aliases: str) -> None:
-    """Maps the contract error ``cls`` is named after, and any ``aliases``, to ``cls``."""
-    for name in (cls.__name__, *aliases):
-        _BY_ERROR[name] = cls
+    @classmethod
+    def for_error(cls, name: str, values: dict[str, Any]) -> ContractRevert:
+        return cls._by_error.get(name, ContractRevert)(name, values)
 
 
 # Points
@@ -114,98 +136,68 @@ class PointsNonTransferable(ContractRevert):
     """Points cannot be transferred or approved."""
 
 
-_register(PointsNonTransferable)
+class ActivityIdNotIncreasing(ContractRevert):
+    """Activity ids must increase: this id is not above the last one awarded."""
 
 
-class DuplicateActivity(ContractRevert):
-    """This activity id has already been awarded."""
-
-
-_register(DuplicateActivity)
+class MalformedAward(ContractRevert):
+    """The packed award has non-zero reserved bits."""
 
 
 class UnknownActivityKind(ContractRevert):
     """The activity kind is not enabled."""
 
 
-_register(UnknownActivityKind)
-
-
 class ZeroPointsAward(ContractRevert):
     """An award must carry at least one point."""
-
-
-_register(ZeroPointsAward)
 
 
 class AwardTooLarge(ContractRevert):
     """The award is larger than the per-award maximum."""
 
 
-_register(AwardTooLarge)
-
-
 class DailyCapExceeded(ContractRevert):
     """The award would take the citizen past the daily cap."""
 
 
-_register(DailyCapExceeded)
-
-
 class InvalidCitizen(ContractRevert):
-    """The zero address cannot hold points."""
-
-
-_register(InvalidCitizen)
+    """The zero address, or an address whose record was re-bound, cannot receive points."""
 
 
 class EmptyBatch(ContractRevert):
     """A batch must hold at least one record."""
 
 
-_register(EmptyBatch)
-
-
 class InvalidLimits(ContractRevert):
     """Limits must be non-zero and the per-award maximum within the daily cap."""
-
-
-_register(InvalidLimits)
 
 
 class InsufficientPoints(ContractRevert):
     """The citizen holds fewer points than needed."""
 
 
-_register(InsufficientPoints)
-
-
-class ActivityNotAwarded(ContractRevert):
-    """This activity id was never awarded."""
-
-
-_register(ActivityNotAwarded)
+class AwardNotFound(ContractRevert):
+    """No recorded award matches the one given."""
 
 
 class ActivityAlreadyReversed(ContractRevert):
     """This award has already been reversed."""
 
 
-_register(ActivityAlreadyReversed)
-
-
 class ConsentExpired(ContractRevert):
     """The citizen's signed consent is past its deadline."""
-
-
-_register(ConsentExpired)
 
 
 class InvalidConsentSignature(ContractRevert):
     """The consent was not signed by the citizen."""
 
 
-_register(InvalidConsentSignature)
+class InvalidRebinding(ContractRevert):
+    """A re-binding needs a fresh target address that is not the source."""
+
+
+class BadgesLinkInvalid(ContractRevert):
+    """The badge contract is already linked, or not linked yet."""
 
 
 # Badges
@@ -213,106 +205,94 @@ class BadgeNonTransferable(ContractRevert):
     """Badges are soulbound and cannot be transferred."""
 
 
-_register(BadgeNonTransferable)
-
-
 class UnknownEvent(ContractRevert):
     """No city event has this id."""
-
-
-_register(UnknownEvent)
 
 
 class AlreadyHasBadge(ContractRevert):
     """The attendee already holds this event's badge."""
 
 
-_register(AlreadyHasBadge)
+class BadgeWasRevoked(ContractRevert):
+    """The attendee's badge for this event was revoked; only an explicit re-issue gives it back."""
+
+
+class BadgeNotRevoked(ContractRevert):
+    """The attendee's badge for this event was not revoked."""
 
 
 class NoBadge(ContractRevert):
     """The attendee does not hold this event's badge."""
 
 
-_register(NoBadge)
-
-
 class EventFull(ContractRevert):
     """The event has reached its capacity."""
-
-
-_register(EventFull)
 
 
 class ClaimWindowClosed(ContractRevert):
     """Claims are accepted only inside the event's claim window."""
 
 
-_register(ClaimWindowClosed)
-
-
 class InvalidClaimWindow(ContractRevert):
     """The claim window ends before it starts."""
 
 
-_register(InvalidClaimWindow)
+class EventAlreadyCreated(ContractRevert):
+    """An event with this client reference exists already."""
+
+
+class InvalidClientReference(ContractRevert):
+    """A client reference must be non-zero."""
 
 
 class VoucherExpired(ContractRevert):
     """The claim voucher is past its deadline."""
 
 
-_register(VoucherExpired)
-
-
 class VoucherAlreadyUsed(ContractRevert):
     """The claim voucher has already been used."""
-
-
-_register(VoucherAlreadyUsed)
 
 
 class InvalidVoucherSigner(ContractRevert):
     """The voucher was not signed by a badge issuer."""
 
 
-_register(InvalidVoucherSigner)
-
-
 class InvalidAttendee(ContractRevert):
     """The zero address cannot hold a badge."""
 
 
-_register(InvalidAttendee)
+class RebindTargetHoldsBadges(ContractRevert):
+    """The re-binding's target already holds badges."""
+
+
+# Anchors
+class InvalidAnchor(ContractRevert):
+    """An anchor needs a non-zero root, at least one record and a period that does not end before it starts."""
+
+
+class AlreadyAnchored(ContractRevert):
+    """This root is anchored already."""
 
 
 # OpenZeppelin
-class NotAuthorized(ContractRevert):
+class NotAuthorized(ContractRevert, solidity=("NotAuthorized", "AccessControlUnauthorizedAccount")):
     """The sending account lacks the role this action needs."""
 
 
-_register(NotAuthorized, "AccessControlUnauthorizedAccount")
+class LedgerPaused(ContractRevert, solidity=("LedgerPaused", "EnforcedPause")):
+    """Awards, redemptions and issuance are paused."""
 
 
-class LedgerPaused(ContractRevert):
-    """Awards and issuance are paused."""
-
-
-_register(LedgerPaused, "EnforcedPause")
-
-
-class ReentrantCall(ContractRevert):
+class ReentrantCall(ContractRevert, solidity=("ReentrantCall", "ReentrancyGuardReentrantCall")):
     """A re-entrant call was refused."""
 
 
-_register(ReentrantCall, "ReentrancyGuardReentrantCall")
-
-
-class InvalidSignature(ContractRevert):
+class InvalidSignature(
+    ContractRevert,
+    solidity=("InvalidSignature", "ECDSAInvalidSignature", "ECDSAInvalidSignatureS", "ECDSAInvalidSignatureLength"),
+):
     """The signature is malformed or malleable."""
 
-
-_register(InvalidSignature, "ECDSAInvalidSignature", "ECDSAInvalidSignatureS", "ECDSAInvalidSignatureLength")
 
 _EXECUTION_REVERTED = re.compile(r"execution reverted: (b['\"].*['\"])$", re.DOTALL)
 
@@ -346,7 +326,7 @@ class RevertDecoder:
             n: to_checksum_address(v) if t == "address" else (v.hex() if isinstance(v, bytes) else v)
             for n, t, v in zip(names, types, raw, strict=True)
         }
-        return _BY_ERROR.get(name, ContractRevert)(name, values)
+        return ContractRevert.for_error(name, values)
 
     def from_exception(self, exc: BaseException) -> LedgerError | None:
         """The ledger error for a web3 or eth-tester exception, or None if it is not a revert."""
@@ -386,3 +366,27 @@ def revert_data(exc: BaseException) -> bytes | None:
         if exc.args[0].startswith("execution reverted"):
             return b""
     return None
+
+
+@contextmanager
+def translated(decoder: RevertDecoder, doing: str = "the node request") -> Iterator[None]:
+    """Runs a block of node requests; whatever escapes it is a :class:`LedgerError`: a decoded
+    revert, or :class:`ChainUnavailable` when the node could not answer. The one translation
+    point of the ledger, as httpx maps its transport's exceptions."""
+    try:
+        yield
+    except LedgerError:
+        raise
+    except Exception as exc:
+        error = decoder.from_exception(exc)
+        if error is None and not _from_the_node(exc):
+            raise  # a defect in our own code, not the node's answer: let it show as one
+        raise (error or ChainUnavailable(f"{doing} failed: {exc}")) from exc
+
+
+#: Packages whose exceptions mean the node (or the way to it) failed, not our code.
+_NODE_PACKAGES = {"web3", "eth_tester", "eth", "requests", "urllib3", "http", "socket", "ssl", "aiohttp"}
+
+
+def _from_the_node(exc: BaseException) -> bool:
+    return isinstance(exc, OSError | TimeoutError) or type(exc).__module__.split(".")[0] in _NODE_PACKAGES

@@ -1,4 +1,10 @@
-"""Typed records the ledger takes and returns. Pure data: no web3 here."""
+"""Typed records the ledger takes and returns. Pure data: no chain access here.
+
+Inputs (:class:`ActivityAward`, :class:`SignedVoucher`, :class:`RedemptionConsent`,
+:class:`RebindingConsent`) are validated when built. Everything read from the chain is a
+:class:`ChainRecord` subclass carrying its :class:`OnChainRef`, decoded in one place
+(``ledger._events``) for every reader: history, verification, the indexer, proofs and the audit.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +12,58 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
-from eth_utils import is_address, is_checksum_address, to_checksum_address
+from eth_utils import is_address, is_checksum_address, keccak, to_checksum_address
 
 from .errors import InvalidInput
 
 __all__ = [
+    "ROLE_CONTRACTS",
     "ActivityAward",
-    "ActivityRecord",
-    "BadgeRecord",
+    "ActivityKindSet",
+    "AwardRecorded",
+    "AwardReversed",
+    "BadgeIssued",
+    "BadgeReissued",
+    "BadgeRevoked",
+    "BadgesMoved",
+    "ChainRecord",
+    "CitizenRebound",
     "CityEvent",
-    "HistoryEntry",
+    "EventCreated",
+    "Finality",
+    "LimitsChanged",
     "Metrics",
     "OnChainRef",
-    "Redemption",
+    "PauseChanged",
+    "PointsRedeemed",
+    "PointsTransferred",
+    "RebindingConsent",
+    "RecordsAnchored",
     "RedemptionConsent",
-    "Reversal",
     "Role",
+    "RoleChanged",
     "SignedVoucher",
     "TxResult",
     "Venue",
     "checksum",
+    "finality",
 ]
 
 _UINT32 = 2**32 - 1
 _UINT64 = 2**64 - 1
 _UINT256 = 2**256 - 1
 PLOGGING = 0
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+Finality = Literal["pending", "confirmed", "final"]
+
+
+def finality(block_number: int | None, final_block: int) -> Finality:
+    """The one finality rule: ``pending`` until mined, ``confirmed`` once mined, ``final`` once
+    the block is at or below ``final_block`` (the head minus the configured confirmations)."""
+    if block_number is None:
+        return "pending"
+    return "final" if block_number <= final_block else "confirmed"
 
 
 def checksum(address: str, what: str = "address") -> str:
@@ -51,31 +83,39 @@ def _check_range(name: str, value: int, high: int, low: int = 0) -> None:
 
 
 class Role(enum.Enum):
-    """The on-chain roles; ``contracts`` says which contracts each one is granted on."""
+    """The on-chain roles; :data:`ROLE_CONTRACTS` says which contracts each is granted on."""
 
     ADMIN = "admin"
     MINTER = "minter"
     ISSUER = "issuer"
     REDEEMER = "redeemer"
     PAUSER = "pauser"
+    ANCHOR = "anchor"
 
     @property
     def role_id(self) -> bytes:
-        from eth_utils import keccak
-
         if self is Role.ADMIN:
             return b"\0" * 32
         return keccak(text=f"{self.name}_ROLE")
 
     @property
     def contracts(self) -> tuple[str, ...]:
-        return {
-            Role.ADMIN: ("points", "badges"),
-            Role.MINTER: ("points",),
-            Role.ISSUER: ("badges",),
-            Role.REDEEMER: ("points",),
-            Role.PAUSER: ("points", "badges"),
-        }[self]
+        return ROLE_CONTRACTS[self]
+
+    @classmethod
+    def from_id(cls, role_id: bytes) -> Role | None:
+        return next((r for r in cls if r.role_id == role_id), None)
+
+
+#: Which contracts (by deployment name) each role is granted on.
+ROLE_CONTRACTS: dict[Role, tuple[str, ...]] = {
+    Role.ADMIN: ("points", "badges", "anchors"),
+    Role.MINTER: ("points",),
+    Role.ISSUER: ("badges",),
+    Role.REDEEMER: ("points",),
+    Role.PAUSER: ("points", "badges"),
+    Role.ANCHOR: ("anchors",),
+}
 
 
 class Venue(enum.IntEnum):
@@ -85,7 +125,7 @@ class Venue(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Metrics:
-    """An outing's measurements; packed into one uint128 on-chain (see ICivicPoints.Activity)."""
+    """An outing's measurements; packed into 128 bits on-chain (see ICivicPoints.Award)."""
 
     distance_meters: int = 0
     duration_seconds: int = 0
@@ -106,7 +146,9 @@ class Metrics:
 
 @dataclass(frozen=True)
 class ActivityAward:
-    """One activity to award points for. ``evidence_hash`` commits to off-chain evidence."""
+    """One activity to award points for. ``evidence_hash`` commits to off-chain evidence.
+    Activity ids must increase across every award the contract takes (see the service's
+    allocator); ``activity_id`` is at most 64 bits."""
 
     activity_id: int
     citizen: str
@@ -116,15 +158,28 @@ class ActivityAward:
     evidence_hash: bytes = b"\0" * 32
 
     def __post_init__(self) -> None:
-        _check_range("activity_id", self.activity_id, _UINT256)
+        _check_range("activity_id", self.activity_id, _UINT64, low=1)
         _check_range("points", self.points, _UINT64, low=1)
         _check_range("kind", self.kind, 255)
         object.__setattr__(self, "citizen", checksum(self.citizen, "citizen"))
         if not isinstance(self.evidence_hash, bytes) or len(self.evidence_hash) != 32:
             raise InvalidInput("evidence_hash must be 32 bytes")
 
-    def as_tuple(self) -> tuple[int, str, int, int, int, bytes]:
-        return (self.activity_id, self.citizen, self.points, self.kind, self.metrics.pack(), self.evidence_hash)
+    @property
+    def head(self) -> int:
+        return (int(self.citizen, 16) << 96) | (self.points << 32)
+
+    @property
+    def body(self) -> int:
+        return (self.activity_id << 192) | (self.kind << 128) | self.metrics.pack()
+
+    def packed(self) -> tuple[int, int, bytes]:
+        """The three calldata words of ``ICivicPoints.Award``."""
+        return (self.head, self.body, self.evidence_hash)
+
+    def leaf(self) -> bytes:
+        """The award's leaf in its batch's Merkle root (what a reversal proves)."""
+        return keccak(self.head.to_bytes(32, "big") + self.body.to_bytes(32, "big"))
 
 
 @dataclass(frozen=True)
@@ -135,43 +190,165 @@ class OnChainRef:
     contract: str
     tx_hash: str
     block_number: int
+    block_hash: str
     log_index: int
 
 
 @dataclass(frozen=True)
-class TxResult:
-    tx_hash: str
-    block_number: int
-    gas_used: int
-    records: int = 1
+class ChainRecord:
+    """A record decoded from a contract's logs."""
 
-
-@dataclass(frozen=True)
-class Reversal:
-    points: int
-    reason_code: int
     ref: OnChainRef
 
 
 @dataclass(frozen=True)
-class ActivityRecord:
+class AwardRecorded(ChainRecord):
+    """Points awarded for one activity (a ``Transfer`` from zero plus ``ActivityRecorded``)."""
+
     activity_id: int
     citizen: str
     points: int
     kind: int
     metrics: Metrics
-    evidence_hash: bytes
-    ref: OnChainRef
-    reversal: Reversal | None = None
+    evidence_hash: str
+
+    @property
+    def head(self) -> int:
+        return (int(self.citizen, 16) << 96) | (self.points << 32)
+
+    @property
+    def body(self) -> int:
+        return (self.activity_id << 192) | (self.kind << 128) | self.metrics.pack()
+
+    def leaf(self) -> bytes:
+        return keccak(self.head.to_bytes(32, "big") + self.body.to_bytes(32, "big"))
 
 
 @dataclass(frozen=True)
-class Redemption:
+class AwardReversed(ChainRecord):
+    activity_id: int
+    citizen: str
+    points: int
+    reason_code: int
+
+
+@dataclass(frozen=True)
+class PointsRedeemed(ChainRecord):
     citizen: str
     reward_id: int
     points: int
     relayer: str
-    ref: OnChainRef
+
+
+@dataclass(frozen=True)
+class PointsTransferred(ChainRecord):
+    """An ERC-20 ``Transfer``: every change of a balance has one (zero address on either end
+    for awards, reversals and redemptions; two citizens' addresses for a re-binding)."""
+
+    sender: str
+    recipient: str
+    points: int
+
+
+@dataclass(frozen=True)
+class CitizenRebound(ChainRecord):
+    old: str
+    new: str
+    reason_code: int
+
+
+@dataclass(frozen=True)
+class BadgesMoved(ChainRecord):
+    """The badges a re-binding moved (an ERC-1155 ``TransferBatch``)."""
+
+    old: str
+    new: str
+    event_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BadgeIssued(ChainRecord):
+    """A badge minted to ``attendee`` (a ``TransferSingle`` from zero); ``voucher_issuer`` is the
+    issuer whose voucher was claimed, or None for a direct issue by ``operator``."""
+
+    event_id: int
+    attendee: str
+    operator: str
+    voucher_issuer: str | None = None
+
+
+@dataclass(frozen=True)
+class BadgeRevoked(ChainRecord):
+    event_id: int
+    attendee: str
+    reason_code: int
+
+
+@dataclass(frozen=True)
+class BadgeReissued(ChainRecord):
+    event_id: int
+    attendee: str
+    reason_code: int
+
+
+@dataclass(frozen=True)
+class EventCreated(ChainRecord):
+    event_id: int
+    venue: Venue
+    claim_start: int
+    claim_end: int
+    capacity: int
+    client_ref: str
+
+
+@dataclass(frozen=True)
+class RoleChanged(ChainRecord):
+    """A role granted or revoked on one contract, and by whom."""
+
+    contract_name: str
+    role: Role | None
+    role_id: str
+    account: str
+    granted: bool
+    by: str
+
+
+@dataclass(frozen=True)
+class LimitsChanged(ChainRecord):
+    max_points_per_award: int
+    daily_cap: int
+
+
+@dataclass(frozen=True)
+class ActivityKindSet(ChainRecord):
+    kind: int
+    enabled: bool
+    label: str
+
+
+@dataclass(frozen=True)
+class PauseChanged(ChainRecord):
+    contract_name: str
+    paused: bool
+    by: str
+
+
+@dataclass(frozen=True)
+class RecordsAnchored(ChainRecord):
+    root: str
+    period_start: int
+    period_end: int
+    records: int
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined transaction of the ledger's and the records its logs hold."""
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    records: tuple[ChainRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,29 +359,6 @@ class CityEvent:
     claim_end: int
     capacity: int
     attendees: int
-    uri: str
-
-
-@dataclass(frozen=True)
-class BadgeRecord:
-    """A badge a citizen holds: the event and where it was issued."""
-
-    event_id: int
-    attendee: str
-    ref: OnChainRef
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One on-chain record touching a citizen, in chain order."""
-
-    action: Literal["award", "reversal", "redemption", "badge_issued", "badge_revoked"]
-    ref: OnChainRef
-    points_delta: int = 0
-    activity_id: int | None = None
-    event_id: int | None = None
-    reward_id: int | None = None
-    reason_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -230,5 +384,16 @@ class RedemptionConsent:
     points: int
     reward_id: int
     nonce: int
+    deadline: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class RebindingConsent:
+    """The new key's EIP-712 consent to receive the record of ``old`` (a lost key)."""
+
+    old: str
+    new: str
+    reason_code: int
     deadline: int
     signature: bytes

@@ -36,11 +36,13 @@ SOLC_VERSION = "0.8.28"
 EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 200
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS_DIR = ROOT / "ledger" / "artifacts"
 #: Entry points compiled into artifacts, with their source unit names.
 CONTRACTS = {
     "CivicPoints": "contracts/CivicPoints.sol",
     "CivicBadges": "contracts/CivicBadges.sol",
+    "CivicAnchors": "contracts/CivicAnchors.sol",
+    "CivicPointsWithoutTransfer": "contracts/test/CivicPointsWithoutTransfer.sol",
     "ReentrantAttendee": "contracts/test/ReentrantAttendee.sol",
     "BaselineERC20": "contracts/test/BaselineTokens.sol",
     "BaselineERC1155": "contracts/test/BaselineTokens.sol",
@@ -102,7 +104,17 @@ def build_input(root: Path = ROOT) -> dict[str, Any]:
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "evmVersion": EVM_VERSION,
             "viaIR": True,
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}},
+            "outputSelection": {
+                "*": {
+                    "*": [
+                        "abi",
+                        "evm.bytecode.object",
+                        "evm.deployedBytecode.object",
+                        "evm.deployedBytecode.immutableReferences",
+                        "metadata",
+                    ]
+                }
+            },
         },
     }
 
@@ -179,6 +191,10 @@ def compile_contracts(root: Path = ROOT) -> dict[str, dict[str, Any]]:
             "abi": compiled["abi"],
             "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
             "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
+            # Where the constructor writes immutables into the runtime code: what a bytecode
+            # check must mask (see the audit), with the metadata hash the compiler appends.
+            "immutableReferences": compiled["evm"]["deployedBytecode"].get("immutableReferences", {}),
+            "metadata": metadata,
             "compiler": {"version": metadata["compiler"]["version"], "driver": compiler},
             "settings": standard_input["settings"] | {"outputSelection": None},
             "sourceHash": digest,

@@ -1,4 +1,6 @@
-"""A local anvil node (from the pinned npm package) on loopback, its state persisted to disk."""
+"""A local anvil node (from the pinned npm package) on loopback, its state persisted to disk.
+
+A development tool: the service reaches any node through CIVIC_RPC_URL and never starts one."""
 
 from __future__ import annotations
 
@@ -10,11 +12,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
+import httpx
 
-from .errors import ChainUnavailable, ConfigurationError
+from ledger.errors import ChainUnavailable, ConfigurationError
 
 __all__ = ["ANVIL_DEV_KEY", "AnvilNode", "anvil_binary", "free_port"]
 
@@ -86,15 +86,15 @@ class AnvilNode:
                 raise ChainUnavailable(f"cannot start anvil: port {self.port} is already in use")
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
-        w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 2}))
+        request = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise ChainUnavailable(f"anvil exited with {self.process.returncode}: {err.strip()[-500:]}")
             try:
-                if w3.eth.chain_id == self.chain_id:
+                if int(httpx.post(self.url, json=request, timeout=2).json()["result"], 16) == self.chain_id:
                     return self
-            except Exception:  # not listening yet
+            except (httpx.HTTPError, KeyError, ValueError):  # not listening yet
                 time.sleep(0.05)
         self.stop()
         raise ChainUnavailable(f"anvil did not answer on {self.url} within {timeout}s")
@@ -109,9 +109,6 @@ class AnvilNode:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-    def dev_account(self) -> LocalAccount:
-        return Account.from_key(ANVIL_DEV_KEY)  # type: ignore[no-any-return]
 
     def __enter__(self) -> AnvilNode:
         return self.start()
