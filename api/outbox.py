@@ -1,10 +1,15 @@
-"""The ledger's outbox kept in the service's database, so signed transactions survive a crash."""
+"""The ledger's outbox kept in the service's database, so signed transactions survive a crash.
+
+Implements ``ledger.outbox.Outbox``; ``tests/ledger/test_outbox_contract.py`` runs the same suite
+against it and the in-memory outbox, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from ledger.outbox import OutboxEntry, Status
+from ledger import OutboxEntry
+from ledger.outbox import Status
 
 from .store import OutboxRow, Store
 
@@ -17,6 +22,7 @@ class SqlOutbox:
 
     def record(self, entry: OutboxEntry) -> None:
         with self._store.session() as session:
+            seq = session.scalar(select(func.coalesce(func.max(OutboxRow.seq), 0))) or 0
             session.add(
                 OutboxRow(
                     tx_hash=entry.tx_hash,
@@ -25,25 +31,27 @@ class SqlOutbox:
                     raw=entry.raw,
                     status=entry.status,
                     block_number=entry.block_number,
+                    intent=entry.intent,
+                    seq=seq + 1,
                 )
             )
             session.commit()
 
     def settle(self, tx_hash: str, status: Status, block_number: int | None) -> None:
         with self._store.session() as session:
-            row = session.get(OutboxRow, tx_hash)
-            if row is not None:
-                row.status, row.block_number = status, block_number
-                session.commit()
+            session.execute(
+                update(OutboxRow).where(OutboxRow.tx_hash == tx_hash).values(status=status, block_number=block_number)
+            )
+            session.commit()
 
     def unsettled(self, sender: str) -> list[OutboxEntry]:
         with self._store.session() as session:
             rows = session.scalars(
                 select(OutboxRow)
                 .where(OutboxRow.sender == sender, OutboxRow.status == "signed")
-                .order_by(OutboxRow.nonce, OutboxRow.created_at)
+                .order_by(OutboxRow.nonce, OutboxRow.seq)
             )
-            return [OutboxEntry(r.sender, r.nonce, r.tx_hash, r.raw, "signed", r.block_number) for r in rows]
+            return [_entry(r) for r in rows]
 
     def highest_nonce(self, sender: str) -> int | None:
         with self._store.session() as session:
@@ -51,3 +59,14 @@ class SqlOutbox:
                 select(func.max(OutboxRow.nonce)).where(OutboxRow.sender == sender, OutboxRow.status != "failed")
             )
             return None if value is None else int(value)
+
+    def for_intent(self, intent: str) -> list[OutboxEntry]:
+        with self._store.session() as session:
+            rows = session.scalars(
+                select(OutboxRow).where(OutboxRow.intent == intent).order_by(OutboxRow.nonce, OutboxRow.seq)
+            )
+            return [_entry(r) for r in rows]
+
+
+def _entry(row: OutboxRow) -> OutboxEntry:
+    return OutboxEntry(row.sender, row.nonce, row.tx_hash, row.raw, row.status, row.block_number, row.intent)  # type: ignore[arg-type]

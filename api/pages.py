@@ -9,14 +9,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from .deps import StateDep
+from .deps import CtxDep
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def verify_page(state: StateDep) -> str:
-    deployment = state.ledger.deployment
+def verify_page(ctx: CtxDep) -> str:
+    deployment = ctx.ledger.deployment
     return (
         _PAGE.replace("{chain_id}", str(deployment.chain_id))
         .replace("{points}", deployment.points_address)
@@ -67,10 +67,10 @@ async function verify(address) {
   if (!response.ok) { error.textContent = body.error.message; document.getElementById("result").hidden = true; return; }
   document.getElementById("balance").textContent = body.balance;
   const consistency = document.getElementById("consistency");
-  consistency.textContent = body.consistent
-    ? "Verified: the events on-chain add up to the balance the contract holds."
-    : "Mismatch: the events add up to " + body.rebuilt_balance + ", the contract holds " + body.balance + ".";
-  consistency.className = body.consistent ? "ok" : "bad";
+  consistency.textContent = body.verified
+    ? "Verified: the records listed add up to " + body.rebuilt_balance + ", the balance the contract holds."
+    : "Not verified: " + body.checks.filter(c => c.outcome !== "passed").map(c => c.detail).join("; ");
+  consistency.className = body.verified ? "ok" : "bad";
   const activities = document.querySelector("#activities tbody");
   activities.replaceChildren(...body.activities.map(a => row([a.activity_id,
     a.reversed ? a.points + " (reversed)" : a.points,

@@ -1,44 +1,72 @@
-"""Per-client request limits for the claim and sign-in endpoints (answered with 429)."""
+"""Per-client request limits (answered with 429), shared by every API process.
+
+The buckets that guard writes and sign-in count in the database (one row per client, bucket and
+minute), so several worker processes enforce one limit. Public reads are counted in each
+process's memory: they are cheap to serve and counting them in the database would cost more
+than the reads themselves.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 
-from .errors import ApiError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .services.errors import RateLimited
+from .store import RateHit, Store
 
 __all__ = ["RateLimiter"]
 
 
 class RateLimiter:
-    """A sliding one-minute window per (client, bucket), kept in memory."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+    def __init__(self, store: Store | None, local_buckets: frozenset[str] = frozenset({"public"})) -> None:
+        self._store = store
+        self._local_buckets = local_buckets
+        self._local: dict[tuple[str, str, int], int] = defaultdict(int)
         self._lock = threading.Lock()
-        self._swept = time.monotonic()
+        self._swept = 0
 
-    def _sweep(self, now: float) -> None:
-        """Forgets clients with no hit in the last minute: without this every address ever seen
-        kept its entry, and a stream of new addresses grew the process without bound."""
-        if now - self._swept < 60:
-            return
-        self._swept = now
-        for key in [k for k, hits in self._hits.items() if not hits or now - hits[-1] > 60]:
-            del self._hits[key]
+    def check(self, client: str, bucket: str, per_minute: int) -> None:
+        now = time.time()
+        minute = int(now // 60)
+        if self._store is None or bucket in self._local_buckets:
+            hits = self._count_locally(client, bucket, minute)
+        else:
+            hits = self._count_shared(client[:100], bucket, minute)
+        if hits > per_minute:
+            retry = max(1, int(60 - now % 60) + 1)
+            raise RateLimited("rate_limited", f"too many {bucket} requests; retry in {retry}s", retry_after=retry)
 
-    def check(self, client: str, bucket: str) -> None:
-        now = time.monotonic()
+    def _count_locally(self, client: str, bucket: str, minute: int) -> int:
         with self._lock:
-            self._sweep(now)
-            hits = self._hits[(client, bucket)]
-            while hits and now - hits[0] > 60:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                retry = max(1, int(60 - (now - hits[0])) + 1)
-                raise ApiError(
-                    429, "rate_limited", f"too many {bucket} requests; retry in {retry}s", {"Retry-After": str(retry)}
-                )
-            hits.append(now)
+            if minute != self._swept:
+                # Forget earlier minutes: a stream of new addresses must not grow the process.
+                for key in [k for k in self._local if k[2] < minute]:
+                    del self._local[key]
+                self._swept = minute
+            self._local[(client, bucket, minute)] += 1
+            return self._local[(client, bucket, minute)]
+
+    def _count_shared(self, client: str, bucket: str, minute: int) -> int:
+        assert self._store is not None
+        with self._store.session() as session:
+            where = (RateHit.client == client, RateHit.bucket == bucket, RateHit.minute == minute)
+            if session.execute(update(RateHit).where(*where).values(hits=RateHit.hits + 1)).rowcount == 0:  # type: ignore[attr-defined]
+                session.add(RateHit(client=client, bucket=bucket, minute=minute, hits=1))
+                try:
+                    session.commit()
+                except IntegrityError:  # another process counted the first hit
+                    session.rollback()
+                    session.execute(update(RateHit).where(*where).values(hits=RateHit.hits + 1))
+                    session.commit()
+            else:
+                session.commit()
+            hits = int(session.scalar(select(RateHit.hits).where(*where)) or 0)
+            if minute % 10 == 0 and minute != self._swept:
+                self._swept = minute
+                session.execute(delete(RateHit).where(RateHit.minute < minute - 1))
+                session.commit()
+        return hits

@@ -1,18 +1,22 @@
-"""Request and response bodies. Requests forbid unknown fields (422)."""
+"""Request and response bodies. Requests forbid unknown fields (422); each response schema says
+what it holds (a reversal is a ``ReversalPublic``, not a redemption)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Hash32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
+Signature = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
 UInt32 = Annotated[StrictInt, Field(ge=0, le=2**32 - 1)]
 #: Ids kept in the database: a signed 64-bit integer.
 DbId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+ReasonCode = Annotated[int, Field(ge=0, le=65_535)]
 StaffRole = Literal["admin", "minter", "issuer", "redeemer", "pauser"]
+Finality = Literal["pending", "confirmed", "final"]
 
 
 class Request(BaseModel):
@@ -24,9 +28,28 @@ class OnChainRefPublic(BaseModel):
     contract: str
     tx_hash: str
     block_number: int
+    block_hash: str
     log_index: int
     #: "confirmed" once mined; "final" once the configured confirmations follow it.
-    finality: Literal["confirmed", "final"] = "confirmed"
+    finality: Finality = "confirmed"
+    #: The transaction on the configured block explorer, if one is configured.
+    explorer_url: str | None = None
+
+
+class CheckPublic(BaseModel):
+    """One verification step: passed, failed, or "unknown" (could not be checked)."""
+
+    name: str
+    outcome: Literal["passed", "failed", "unknown"]
+    detail: str
+
+
+class Accepted(BaseModel):
+    """The chain work goes on: retry with the same Idempotency-Key, or poll the intent."""
+
+    intent_id: str
+    status: str
+    poll: str
 
 
 # ---------------------------------------------------------------- auth and citizens
@@ -42,7 +65,12 @@ class SiweNonceResponse(BaseModel):
 
 class SiweVerify(Request):
     message: Annotated[str, StringConstraints(max_length=2_000)]
-    signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
+    signature: Signature
+
+
+class CardSignIn(Request):
+    code: Annotated[str, StringConstraints(min_length=16, max_length=40)]
+    pin: Annotated[str, StringConstraints(min_length=4, max_length=8, pattern=r"^[0-9]+$")]
 
 
 class SessionPublic(BaseModel):
@@ -61,6 +89,10 @@ class StaffTokenPublic(BaseModel):
     id: int
     label: str
     role: str
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked: bool = False
+    #: Shown once, when the token is created.
     token: str | None = None
 
 
@@ -80,10 +112,24 @@ class CitizenPublic(BaseModel):
     email: str | None = None
     phone: str | None = None
     erased: bool = False
+    former_addresses: list[str] = []
+
+
+class CardPublic(BaseModel):
+    """A sign-in card to print and hand over: the citizen activates it by choosing a PIN."""
+
+    code: str
+    activate_by: datetime
+    activate_url: str
 
 
 class CustodialCitizenCreated(CitizenPublic):
-    session_token: str
+    card: CardPublic
+
+
+class KeyExportRequest(Request):
+    #: A fresh confirmation: the PIN of the citizen's sign-in card.
+    pin: Annotated[str, StringConstraints(min_length=4, max_length=8, pattern=r"^[0-9]+$")]
 
 
 class KeyExport(BaseModel):
@@ -91,12 +137,26 @@ class KeyExport(BaseModel):
     private_key: str
 
 
+class RebindingRequest(Request):
+    new_address: Address
+    reason_code: ReasonCode = 1
+    deadline: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    signature: Signature
+
+
+class RebindingPublic(BaseModel):
+    citizen_id: str
+    old: str
+    new: str
+    tx_hash: str
+
+
 # ---------------------------------------------------------------- activity claims
 
 
 class ClaimCreate(Request):
-    started_at: datetime
-    ended_at: datetime
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
     distance_meters: UInt32
     duration_seconds: UInt32
     steps: UInt32
@@ -122,24 +182,10 @@ class ActivityKindSet(Request):
     enabled: bool
 
 
-class ClaimPublic(BaseModel):
-    activity_id: int
-    citizen_id: str
-    status: str
-    points: int
-    mission_completed: bool
-    hold_reasons: list[str]
-    started_at: datetime
-    ended_at: datetime
-    tx_hash: str | None
-    block_number: int | None
-    #: On-chain state of the award: "pending" until mined, then "confirmed", then "final".
-    finality: Literal["pending", "confirmed", "final"] = "pending"
-
-
-class ReviewCreate(Request):
-    decision: Literal["approve", "reject"]
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+class ActivityKindPublic(BaseModel):
+    kind: int
+    label: str
+    enabled: bool
 
 
 class ReviewPublic(BaseModel):
@@ -149,11 +195,40 @@ class ReviewPublic(BaseModel):
     decided_at: datetime
 
 
+class ClaimPublic(BaseModel):
+    claim_id: int
+    #: The on-chain activity id, given when the claim is put in an award transaction.
+    activity_id: int | None
+    citizen_id: str
+    status: str
+    points: int
+    mission_completed: bool
+    hold_reasons: list[str]
+    #: The reviewer's reason for the last decision (a rejection's is what an appeal answers).
+    reviewer_reason: str | None = None
+    appealed: bool = False
+    started_at: datetime | None
+    ended_at: datetime | None
+    tx_hash: str | None
+    block_number: int | None
+    #: On-chain state of the award: "pending" until mined, then "confirmed", then "final".
+    finality: Finality = "pending"
+
+
 class ClaimWithReviews(ClaimPublic):
     reviews: list[ReviewPublic]
 
 
-class FlushResult(BaseModel):
+class ReviewCreate(Request):
+    decision: Literal["approve", "reject"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class AppealCreate(Request):
+    note: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class SettleResult(BaseModel):
     awarded: int
     transactions: list[str]
 
@@ -163,22 +238,30 @@ class FlushResult(BaseModel):
 
 class EventCreate(Request):
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    title_en: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2_000)] = ""
+    description_en: Annotated[str, StringConstraints(max_length=2_000)] | None = None
     venue: Literal["physical", "metaverse"]
-    claim_start: Annotated[int, Field(ge=0, le=2**63 - 1)]
-    claim_end: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    #: ISO 8601 with a time zone (e.g. 2026-11-26T19:00:00+09:00); Unix seconds are accepted too.
+    claim_start: AwareDatetime | Annotated[int, Field(ge=0, le=2**63 - 1)]
+    claim_end: AwareDatetime | Annotated[int, Field(ge=0, le=2**63 - 1)]
     capacity: UInt32 = 0
-    uri: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
 class EventPublic(BaseModel):
     event_id: int
     title: str
+    title_en: str | None = None
+    description: str = ""
     venue: str
-    claim_start: int
-    claim_end: int
+    claim_start: datetime
+    claim_end: datetime
     capacity: int
     attendees: int
-    uri: str
+    #: Whether badges can be claimed now.
+    open: bool
+    metadata_url: str
+    tx_hash: str
 
 
 class BadgeIssue(Request):
@@ -191,10 +274,13 @@ class BadgeIssueResult(BaseModel):
     event_id: int
     issued: int
     transactions: list[str]
+    #: Attendees not issued and why: they hold the badge already, or theirs was revoked
+    #: (re-issuing a revoked badge is an explicit act).
+    skipped: dict[str, list[str]] = {}
 
 
 class BadgeRevoke(Request):
-    reason_code: Annotated[int, Field(ge=0, le=65_535)]
+    reason_code: ReasonCode
 
 
 class ClaimCodePublic(BaseModel):
@@ -202,6 +288,7 @@ class ClaimCodePublic(BaseModel):
     code: str
     expires_at: datetime
     claim_url: str
+    single_use: bool
 
 
 class BadgeClaim(Request):
@@ -220,19 +307,31 @@ class BadgePublic(BaseModel):
 class RewardCreate(Request):
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     cost: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    #: Units available; omitted means no limit.
+    stock: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+
+
+class RewardUpdate(Request):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    cost: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    stock: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    unlimited: bool = False
+    active: bool | None = None
 
 
 class RewardPublic(BaseModel):
     reward_id: int
     title: str
     cost: int
+    stock: int | None = None
+    active: bool = True
 
 
 class RedemptionCreate(Request):
     reward_id: DbId
     #: For citizens with their own wallet: the EIP-712 consent from GET /v1/redemptions/consent.
     deadline: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
-    signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")] | None = None
+    signature: Signature | None = None
 
 
 class RedemptionPublic(BaseModel):
@@ -242,13 +341,22 @@ class RedemptionPublic(BaseModel):
     balance: int
 
 
+class ReversalPublic(BaseModel):
+    activity_id: int
+    #: The points taken back (negative).
+    points: int
+    reason_code: int
+    tx_hash: str
+    balance: int
+
+
 class ConsentRequest(BaseModel):
-    typed_data: dict[str, object]
+    typed_data: dict[str, Any]
     deadline: int
 
 
 class Reverse(Request):
-    reason_code: Annotated[int, Field(ge=0, le=65_535)]
+    reason_code: ReasonCode
 
 
 class RoleChange(Request):
@@ -258,6 +366,18 @@ class RoleChange(Request):
 
 
 # ---------------------------------------------------------------- verification
+
+
+class StatementLinePublic(BaseModel):
+    action: str
+    points_delta: int
+    address: str
+    activity_id: int | None = None
+    event_id: int | None = None
+    reward_id: int | None = None
+    reason_code: int | None = None
+    counterpart: str | None = None
+    ref: OnChainRefPublic
 
 
 class ActivityVerified(BaseModel):
@@ -273,16 +393,26 @@ class ActivityVerified(BaseModel):
     ref: OnChainRefPublic
     reversed: bool
     reversal_ref: OnChainRefPublic | None = None
+    reversal_reason_code: int | None = None
+    verified: bool
+    checks: list[CheckPublic]
 
 
 class CitizenVerified(BaseModel):
     address: str
+    addresses: list[str]
     chain_id: int
     points_contract: str
     badges_contract: str
-    balance: int
+    #: The contract's balance at ``as_of_block``, as the indexer read it (None: not read).
+    balance: int | None
+    #: What the records listed below add up to.
     rebuilt_balance: int
     consistent: bool
+    verified: bool
+    as_of_block: int | None
+    checks: list[CheckPublic]
+    records: list[StatementLinePublic]
     activities: list[ActivityVerified]
     badges: list[BadgePublic]
 
@@ -292,3 +422,14 @@ class BadgeVerified(BaseModel):
     attendee: str
     holds_badge: bool
     ref: OnChainRefPublic | None
+    verified: bool
+    checks: list[CheckPublic]
+
+
+class HealthPublic(BaseModel):
+    status: str
+    chain_id: int
+    block: int
+    paused: bool
+    indexed_block: int | None
+    writer: str | None

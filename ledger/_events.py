@@ -110,7 +110,9 @@ class EventDecoder:
 
     def decode(self, logs: Iterable[Mapping[str, Any] | RawLog]) -> list[ChainRecord]:
         """Records for ``logs`` (in chain order), skipping logs of other contracts."""
-        decoded = [d for d in (self._decode_one(log if isinstance(log, RawLog) else RawLog.of(log)) for log in logs) if d]
+        decoded = [
+            d for d in (self._decode_one(log if isinstance(log, RawLog) else RawLog.of(log)) for log in logs) if d
+        ]
         decoded.sort(key=lambda d: (d.ref.block_number, d.ref.log_index))
         records: list[ChainRecord] = []
         for i, item in enumerate(decoded):
@@ -206,7 +208,13 @@ class EventDecoder:
             case "RoleGranted" | "RoleRevoked":
                 role_id = bytes.fromhex(a["role"][2:])
                 return RoleChanged(
-                    ref, contract, Role.from_id(role_id), a["role"], a["account"], item.name == "RoleGranted", a["sender"]
+                    ref,
+                    contract,
+                    Role.from_id(role_id),
+                    a["role"],
+                    a["account"],
+                    item.name == "RoleGranted",
+                    a["sender"],
                 )
             case "Paused" | "Unpaused":
                 return PauseChanged(ref, contract, item.name == "Paused", a["account"])

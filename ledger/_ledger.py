@@ -186,7 +186,9 @@ class Ledger:
 
         def deploy(artifact: str, *args: Any) -> dict[str, Any]:
             call = chain.contract(artifact).constructor(*args)
-            return sender.send(call.build_transaction({"from": account.address, "gas": _GAS_DEPLOY}), budget=_GAS_DEPLOY)
+            return sender.send(
+                call.build_transaction({"from": account.address, "gas": _GAS_DEPLOY}), budget=_GAS_DEPLOY
+            )
 
         points = deploy("CivicPoints", name, symbol, account.address, max_points_per_award, daily_cap, offset)
         badges = deploy(
@@ -247,8 +249,13 @@ class Ledger:
         return self._domains[key]
 
     def _role_contracts(self, role: Role) -> list[Any]:
-        by_name = {"points": self._points, "badges": self._badges, "anchors": self._anchors}
-        return [by_name[name] for name in ROLE_CONTRACTS[role]]
+        return [self._contract(name) for name in ROLE_CONTRACTS[role]]
+
+    def _contract(self, name: str) -> Any:
+        try:
+            return {"points": self._points, "badges": self._badges, "anchors": self._anchors}[name]
+        except KeyError:
+            raise InvalidInput(f"no contract named {name!r}: points, badges or anchors") from None
 
     # ------------------------------------------------------------------ points
 
@@ -268,18 +275,24 @@ class Ledger:
         self, awards: Sequence[ActivityAward], *, chunk_size: int = DEFAULT_CHUNK, intent: str | None = None
     ) -> list[Submitted]:
         """Signs, records and broadcasts the award transactions; :meth:`await_result` each."""
-        if not awards:
+        size = max(1, min(chunk_size, self.max_batch()))
+        return self.submit_award_batches([(intent, list(chunk)) for chunk in _chunks(awards, size)])
+
+    def submit_award_batches(self, batches: Sequence[tuple[str | None, Sequence[ActivityAward]]]) -> list[Submitted]:
+        """One award transaction per batch, each recorded under its own intent label, sent at
+        consecutive nonces; only the first is checked before sending (the rest have its shape)."""
+        awards = [a for _, batch in batches for a in batch]
+        if not awards or any(not batch for _, batch in batches):
             raise InvalidInput("a batch needs at least one award")
         ids = [a.activity_id for a in awards]
         if any(b <= a for a, b in zip(ids, ids[1:], strict=False)):
             raise InvalidInput("activity ids must increase within a batch")
-        size = max(1, min(chunk_size, self.max_batch()))
         calls = []
-        for chunk in _chunks(awards, size):
-            budget = _batch_budget(len(chunk))
-            call = self._points.functions.awardPointsBatch([a.packed() for a in chunk])
+        for _, batch in batches:
+            budget = _batch_budget(len(batch))
+            call = self._points.functions.awardPointsBatch([a.packed() for a in batch])
             calls.append((call.build_transaction({"from": self.address, "gas": budget}), budget))
-        return self._sender.submit_many(calls, intent=intent)
+        return self._sender.submit_many(calls, intents=[label for label, _ in batches])
 
     def await_result(self, submitted: Submitted) -> TxResult:
         return self._await(submitted)
@@ -370,9 +383,7 @@ class Ledger:
             receipt = self._chain.receipt(award_tx)
             records = self._decoder.decode(receipt["logs"]) if receipt else []
         else:
-            records = [
-                r for r in self._scan(self.deployment.block_number, self.head()) if isinstance(r, AwardRecorded)
-            ]
+            records = [r for r in self._scan(self.deployment.block_number, self.head()) if isinstance(r, AwardRecorded)]
             found = next((r for r in records if r.activity_id == activity_id), None)
             if found is None:
                 return None
@@ -380,11 +391,11 @@ class Ledger:
         batch = [r for r in records if isinstance(r, AwardRecorded)]
         return batch if any(a.activity_id == activity_id for a in batch) else None
 
-    def set_limits(self, max_points_per_award: int, daily_cap: int) -> TxResult:
-        return self._send(self._points.functions.setLimits(max_points_per_award, daily_cap))
+    def set_limits(self, max_points_per_award: int, daily_cap: int, *, intent: str | None = None) -> TxResult:
+        return self._send(self._points.functions.setLimits(max_points_per_award, daily_cap), intent=intent)
 
-    def set_activity_kind(self, kind: int, enabled: bool, label: str) -> TxResult:
-        return self._send(self._points.functions.setActivityKind(kind, enabled, label))
+    def set_activity_kind(self, kind: int, enabled: bool, label: str, *, intent: str | None = None) -> TxResult:
+        return self._send(self._points.functions.setActivityKind(kind, enabled, label), intent=intent)
 
     # ------------------------------------------------------------------ re-binding a lost key
 
@@ -549,25 +560,40 @@ class Ledger:
     # ------------------------------------------------------------------ roles and pausing
 
     def grant_role(self, role: Role, account: str) -> list[TxResult]:
-        account = checksum(account, "account")
-        return [self._send(c.functions.grantRole(role.role_id, account)) for c in self._role_contracts(role)]
+        return [self.set_role(name, role, account, True) for name in ROLE_CONTRACTS[role]]
 
     def revoke_role(self, role: Role, account: str) -> list[TxResult]:
+        return [self.set_role(name, role, account, False) for name in ROLE_CONTRACTS[role]]
+
+    def set_role(
+        self, contract: str, role: Role, account: str, granted: bool, *, intent: str | None = None
+    ) -> TxResult:
+        """Grants or revokes ``role`` on one contract ("points", "badges" or "anchors")."""
         account = checksum(account, "account")
-        return [self._send(c.functions.revokeRole(role.role_id, account)) for c in self._role_contracts(role)]
+        target = self._contract(contract)
+        call = target.functions.grantRole if granted else target.functions.revokeRole
+        return self._send(call(role.role_id, account), intent=intent)
 
     def has_role(self, role: Role, account: str) -> bool:
         account = checksum(account, "account")
         return all(self._call(c, "hasRole", role.role_id, account) for c in self._role_contracts(role))
 
     def pause(self) -> list[TxResult]:
-        return [self._send(c.functions.pause()) for c in (self._points, self._badges)]
+        return [self.set_paused(name, True) for name in ("points", "badges") if not self.is_paused_contract(name)]
 
     def unpause(self) -> list[TxResult]:
-        return [self._send(c.functions.unpause()) for c in (self._points, self._badges)]
+        return [self.set_paused(name, False) for name in ("points", "badges") if self.is_paused_contract(name)]
+
+    def set_paused(self, contract: str, paused: bool, *, intent: str | None = None) -> TxResult:
+        target = self._contract(contract)
+        return self._send(target.functions.pause() if paused else target.functions.unpause(), intent=intent)
 
     def is_paused(self) -> bool:
-        return bool(self._call(self._points, "paused")) or bool(self._call(self._badges, "paused"))
+        """Whether awards, redemptions or badge issuance are paused (either contract)."""
+        return self.is_paused_contract("points") or self.is_paused_contract("badges")
+
+    def is_paused_contract(self, contract: str) -> bool:
+        return bool(self._call(self._contract(contract), "paused"))
 
     # ------------------------------------------------------------------ transactions and recovery
 
@@ -575,6 +601,11 @@ class Ledger:
         """The mined result of one of the ledger's transactions, or None while it has no receipt."""
         receipt = self._chain.receipt(tx_hash)
         return None if receipt is None else self._result(receipt)
+
+    def sender_of(self, tx_hash: str) -> str | None:
+        """The account that sent ``tx_hash`` (what an auditor checks a role against)."""
+        tx = self._chain.transaction(tx_hash)
+        return None if tx is None else str(tx["from"])
 
     def outbox_entries(self, intent: str) -> list[OutboxEntry]:
         """The transactions recorded for ``intent`` (what a retry or restart reconciles)."""

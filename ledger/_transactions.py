@@ -98,11 +98,17 @@ class TransactionSender:
         return self.await_submitted(submitted)
 
     def submit_many(
-        self, calls: Sequence[tuple[TxParams, int]], *, intent: str | None = None, check: str = "first"
+        self,
+        calls: Sequence[tuple[TxParams, int]],
+        *,
+        intent: str | None = None,
+        intents: Sequence[str | None] | None = None,
+        check: str = "first",
     ) -> list[Submitted]:
         """Signs, records and broadcasts ``calls`` at consecutive nonces without waiting for
-        receipts. ``check`` is ``"first"`` (only the first is checked before sending: the rest
-        follow the same shape) or ``"all"``."""
+        receipts, each under ``intent`` (or its own of ``intents``). ``check`` is ``"first"``
+        (only the first is checked before sending: the rest follow the same shape) or ``"all"``."""
+        labels = list(intents) if intents is not None else [intent] * len(calls)
         if self._stranded:
             self.resume()
         prepared = []
@@ -118,11 +124,11 @@ class TransactionSender:
         fees = self._fees()
         submitted = []
         with self._lock:
-            for tx in prepared:
+            for tx, label in zip(prepared, labels, strict=True):
                 tx.update(fees)
                 tx["nonce"] = self._allocate_nonce()
                 try:
-                    entry = self._sign_and_record(tx, intent)
+                    entry = self._sign_and_record(tx, label)
                 except BaseException:
                     self._next_nonce = tx["nonce"]  # not recorded, never sent: the nonce is free again
                     raise

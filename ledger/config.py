@@ -156,7 +156,9 @@ def open_ledger(
     )
 
 
-def deploy_ledger(settings: LedgerSettings, *, outbox: Outbox | None = None, chain: Chain | None = None, **kwargs: Any) -> Ledger:
+def deploy_ledger(
+    settings: LedgerSettings, *, outbox: Outbox | None = None, chain: Chain | None = None, **kwargs: Any
+) -> Ledger:
     """Deploys the contracts on the configured chain with the configured key."""
     chain = chain or connect(settings)
     return Ledger.deploy(

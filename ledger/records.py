@@ -9,7 +9,7 @@ Inputs (:class:`ActivityAward`, :class:`SignedVoucher`, :class:`RedemptionConsen
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from eth_utils import is_address, is_checksum_address, keccak, to_checksum_address
@@ -47,6 +47,8 @@ __all__ = [
     "Venue",
     "checksum",
     "finality",
+    "record_from_json",
+    "record_to_json",
 ]
 
 _UINT32 = 2**32 - 1
@@ -397,3 +399,57 @@ class RebindingConsent:
     reason_code: int
     deadline: int
     signature: bytes
+
+
+# ---------------------------------------------------------------------- storing records
+
+_RECORD_TYPES: dict[str, type[ChainRecord]] = {
+    cls.__name__: cls
+    for cls in (
+        AwardRecorded,
+        AwardReversed,
+        PointsRedeemed,
+        PointsTransferred,
+        CitizenRebound,
+        BadgesMoved,
+        BadgeIssued,
+        BadgeRevoked,
+        BadgeReissued,
+        EventCreated,
+        RoleChanged,
+        LimitsChanged,
+        ActivityKindSet,
+        PauseChanged,
+        RecordsAnchored,
+    )
+}
+
+
+def record_to_json(record: ChainRecord) -> dict[str, object]:
+    """A record as plain JSON (for a store): its fields, and ``record`` its type name."""
+    data = asdict(record)
+    for key, value in list(data.items()):
+        if isinstance(value, enum.Enum):
+            data[key] = value.value
+        elif isinstance(value, tuple):
+            data[key] = list(value)
+    return {"record": type(record).__name__, **data}
+
+
+def record_from_json(data: dict[str, object]) -> ChainRecord:
+    """The record :func:`record_to_json` stored."""
+    fields = dict(data)
+    cls = _RECORD_TYPES[str(fields.pop("record"))]
+    ref = fields.pop("ref")
+    assert isinstance(ref, dict)
+    if "metrics" in fields:
+        metrics = fields["metrics"]
+        assert isinstance(metrics, dict)
+        fields["metrics"] = Metrics(**metrics)
+    if cls is EventCreated:
+        fields["venue"] = Venue(fields["venue"])
+    if cls is RoleChanged:
+        fields["role"] = Role(fields["role"]) if fields["role"] is not None else None
+    if cls is BadgesMoved:
+        fields["event_ids"] = tuple(fields["event_ids"])  # type: ignore[arg-type]
+    return cls(OnChainRef(**ref), **fields)  # type: ignore[arg-type]

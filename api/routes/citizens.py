@@ -1,107 +1,119 @@
-"""Citizens: custodial accounts the city creates, profiles, erasure and key export."""
+"""Citizens: enrolment with a sign-in card, profiles, erasure, key export, re-binding."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from datetime import timedelta
+from typing import Annotated, Any
 
-from eth_account import Account
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from ..deps import AdminDep, AnyStaffDep, CitizenDep, EnrollerDep, SessionDep, StateDep
-from ..errors import ApiError
-from ..schemas import CitizenCreate, CitizenPublic, CustodialCitizenCreated, KeyExport
-from ..security import Cipher, hash_token, new_token
-from ..store import ActivityClaim, Citizen, CitizenSession, utcnow
+from ..deps import AdminDep, CitizenDep, CtxDep, EnrollerDep, KeyDep, ReaderDep
+from ..presenters import citizen_public
+from ..schemas import (
+    CardPublic,
+    CitizenCreate,
+    CitizenPublic,
+    CustodialCitizenCreated,
+    KeyExport,
+    KeyExportRequest,
+    RebindingPublic,
+    RebindingRequest,
+)
+from ..services import auth, citizens
+from ..services.auth import CardIssued
+from ..services.context import Context
 
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
 
 
-def citizen_public(citizen: Citizen, cipher: Cipher) -> CitizenPublic:
-    profile = json.loads(cipher.decrypt(citizen.encrypted_profile)) if citizen.encrypted_profile else {}
-    return CitizenPublic(
-        citizen_id=citizen.id,
-        address=citizen.address,
-        custodial=citizen.custodial,
-        erased=citizen.erased_at is not None,
-        **profile,
-    )
+def _card(ctx: Context, card: CardIssued) -> CardPublic:
+    url = f"{ctx.settings.public_base_url.rstrip('/')}/me/card?code={card.code}"
+    return CardPublic(code=card.code, activate_by=card.activate_by, activate_url=url)
 
 
 @router.post("", response_model=CustodialCitizenCreated, status_code=201)
-def create_custodial_citizen(
-    body: CitizenCreate,
-    state: StateDep,
-    session: SessionDep,
-    _: EnrollerDep,
-) -> CustodialCitizenCreated:
-    """Creates a citizen without a wallet: the city keeps an address for them, its key encrypted,
-    and returns a session token to hand to the citizen (for example on a printed card)."""
-    account = Account.create()
-    profile = body.model_dump(exclude_none=True)
-    citizen = Citizen(
-        id=str(uuid.uuid4()),
-        address=account.address,
-        custodial=True,
-        encrypted_key=state.cipher.encrypt(account.key),
-        encrypted_profile=state.cipher.encrypt(json.dumps(profile).encode()) if profile else None,
-    )
-    session.add(citizen)
-    token = new_token("cit")
-    expires = utcnow() + timedelta(seconds=state.settings.session_ttl_seconds)
-    session.add(CitizenSession(token_hash=hash_token(token), citizen_id=citizen.id, expires_at=expires))
-    session.commit()
-    return CustodialCitizenCreated(**citizen_public(citizen, state.cipher).model_dump(), session_token=token)
+def enrol_citizen(body: CitizenCreate, ctx: CtxDep, staff: EnrollerDep) -> CustodialCitizenCreated:
+    """Enrols a citizen without a wallet: the city keeps an address for them (its key
+    encrypted) and issues a sign-in card to print and hand over. The citizen activates it by
+    choosing a PIN; staff get no session and cannot act as the citizen."""
+    enrolled = citizens.enrol(ctx, body.model_dump(exclude_none=True), staff.name)
+    return CustodialCitizenCreated(**citizen_public(enrolled.profile).model_dump(), card=_card(ctx, enrolled.card))
+
+
+@router.get("", response_model=list[CitizenPublic])
+def search_citizens(
+    ctx: CtxDep,
+    _: ReaderDep,
+    q: Annotated[str, Query(max_length=100)] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[CitizenPublic]:
+    """Citizens whose address, id or display name contains ``q``."""
+    return [citizen_public(p) for p in citizens.search(ctx, q, limit)]
 
 
 @router.get("/me", response_model=CitizenPublic)
-def read_me(citizen: CitizenDep, state: StateDep) -> CitizenPublic:
-    return citizen_public(citizen, state.cipher)
-
-
-@router.get("/{citizen_id}", response_model=CitizenPublic)
-def read_citizen(citizen_id: str, state: StateDep, session: SessionDep, _: AnyStaffDep) -> CitizenPublic:
-    citizen = session.get(Citizen, citizen_id)
-    if citizen is None:
-        raise ApiError(404, "citizen_not_found", f"no citizen {citizen_id}")
-    return citizen_public(citizen, state.cipher)
-
-
-def _erase(citizen: Citizen, session: SessionDep) -> None:
-    """Deletes personal data and the salts that tie on-chain evidence commitments to evidence.
-    The chain holds only the address, ids, points and salted hashes: nothing left links back."""
-    citizen.encrypted_profile = None
-    citizen.erased_at = utcnow()
-    for claim in session.query(ActivityClaim).filter(ActivityClaim.citizen_id == citizen.id):
-        claim.evidence_salt = None
-    session.commit()
+def read_me(citizen: CitizenDep, ctx: CtxDep) -> CitizenPublic:
+    return citizen_public(citizens.profile(ctx, citizen))
 
 
 @router.delete("/me/personal-data", response_model=CitizenPublic)
-def erase_me(citizen: CitizenDep, state: StateDep, session: SessionDep) -> CitizenPublic:
-    _erase(citizen, session)
-    return citizen_public(citizen, state.cipher)
-
-
-@router.delete("/{citizen_id}/personal-data", response_model=CitizenPublic)
-def erase_citizen(citizen_id: str, state: StateDep, session: SessionDep, _: AdminDep) -> CitizenPublic:
-    citizen = session.get(Citizen, citizen_id)
-    if citizen is None:
-        raise ApiError(404, "citizen_not_found", f"no citizen {citizen_id}")
-    _erase(citizen, session)
-    return citizen_public(citizen, state.cipher)
+def erase_me(citizen: CitizenDep, ctx: CtxDep) -> CitizenPublic:
+    return citizen_public(citizens.profile(ctx, citizens.erase(ctx, citizen, f"citizen:{citizen.id}")))
 
 
 @router.post("/me/key-export", response_model=KeyExport)
-def export_key(citizen: CitizenDep, state: StateDep, session: SessionDep) -> KeyExport:
-    """Hands a custodial citizen their private key once and deletes the city's copy: from now on
-    the citizen's own wallet holds the address."""
-    if not citizen.custodial or citizen.encrypted_key is None:
-        raise ApiError(409, "not_custodial", "the city holds no key for this citizen")
-    key = state.cipher.decrypt(citizen.encrypted_key)
-    citizen.encrypted_key = None
-    citizen.custodial = False
-    citizen.key_exported_at = utcnow()
-    session.commit()
-    return KeyExport(address=citizen.address, private_key="0x" + key.hex())
+def export_key(body: KeyExportRequest, citizen: CitizenDep, ctx: CtxDep) -> KeyExport:
+    """Hands a custodial citizen their private key once, after they confirm with their card's
+    PIN, and deletes the city's copy; the export is recorded."""
+    address, key = citizens.export_key(ctx, citizen, body.pin)
+    return KeyExport(address=address, private_key=key)
+
+
+@router.get("/{citizen_id}", response_model=CitizenPublic)
+def read_citizen(citizen_id: str, ctx: CtxDep, _: ReaderDep) -> CitizenPublic:
+    return citizen_public(citizens.profile(ctx, citizens.get(ctx, citizen_id)))
+
+
+@router.delete("/{citizen_id}/personal-data", response_model=CitizenPublic)
+def erase_citizen(citizen_id: str, ctx: CtxDep, admin: AdminDep) -> CitizenPublic:
+    return citizen_public(citizens.profile(ctx, citizens.erase(ctx, citizens.get(ctx, citizen_id), admin.name)))
+
+
+@router.post("/{citizen_id}/card", response_model=CardPublic, status_code=201)
+def reissue_card(citizen_id: str, ctx: CtxDep, staff: EnrollerDep) -> CardPublic:
+    """A new sign-in card (a lost card, a forgotten PIN): the old one stops working."""
+    return _card(ctx, auth.issue_card(ctx, citizens.get(ctx, citizen_id).id, staff.name))
+
+
+@router.delete("/{citizen_id}/card", status_code=204)
+def revoke_card(citizen_id: str, ctx: CtxDep, staff: EnrollerDep) -> None:
+    auth.revoke_card(ctx, citizens.get(ctx, citizen_id).id, staff.name)
+
+
+@router.get("/{citizen_id}/rebinding", response_model=dict[str, Any])
+def rebinding_document(
+    citizen_id: str,
+    ctx: CtxDep,
+    _: AdminDep,
+    new_address: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    reason_code: Annotated[int, Query(ge=0, le=65_535)] = 1,
+) -> dict[str, Any]:
+    """The EIP-712 document the citizen's new wallet signs to receive their record."""
+    return citizens.rebinding_document(ctx, citizens.get(ctx, citizen_id), new_address, reason_code)
+
+
+@router.post("/{citizen_id}/rebinding", response_model=RebindingPublic)
+def rebind(citizen_id: str, body: RebindingRequest, ctx: CtxDep, admin: AdminDep, keyed: KeyDep) -> RebindingPublic:
+    """Moves an enrolled citizen's points and badges from their lost address to the new one
+    that signed for them, in one recorded on-chain act."""
+    answer = citizens.rebind(
+        ctx,
+        citizens.get(ctx, citizen_id),
+        body.new_address,
+        body.reason_code,
+        body.deadline,
+        bytes.fromhex(body.signature[2:]),
+        admin.name,
+        principal=keyed.principal,
+        key=keyed.key,
+    )
+    return RebindingPublic(**answer)

@@ -1,0 +1,283 @@
+"""The indexer: follows the contracts' records into the store, resumable and reorg-safe.
+
+It stores the ledger's typed records (``ledger.records``), never raw logs: the service knows no
+ABI. It remembers the hashes of the last ``REORG_WINDOW`` indexed blocks; each pass first checks
+the newest one against the chain, and when they differ rolls back block by block to the common
+ancestor before reading forward again, so the end state equals a fresh re-index. After each pass
+it reads the contract state (balance, badges) of every citizen the new records touch, so that
+verification compares records with contract state without a chain call per request.
+
+One process indexes at a time (a lease); the others read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+
+from ledger import (
+    AwardRecorded,
+    AwardReversed,
+    BadgeIssued,
+    BadgeReissued,
+    BadgeRevoked,
+    BadgesMoved,
+    ChainRecord,
+    CitizenRebound,
+    EventCreated,
+    LedgerError,
+    PointsRedeemed,
+    PointsTransferred,
+)
+from ledger.records import record_from_json, record_to_json
+
+from ..store import ChainRecordRow, CitizenState, IndexedBlock
+from .context import Context
+
+__all__ = ["REORG_WINDOW", "Indexer", "SyncResult", "load_records"]
+
+log = logging.getLogger("civic.indexer")
+
+#: Deepest reorganisation handled incrementally; a deeper one is handled by re-indexing.
+REORG_WINDOW = 128
+CHUNK = 2_000
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    head: int
+    records: int
+    rolled_back: int
+
+
+class ReorgDuringSync(Exception):
+    """The chain changed under a pass; the pass is discarded and run again."""
+
+
+def _columns(record: ChainRecord) -> tuple[str | None, int | None, int | None, int]:
+    """(subject, activity id, event id, points delta) of a record, for the index's queries."""
+    match record:
+        case AwardRecorded():
+            return record.citizen, record.activity_id, None, record.points
+        case AwardReversed():
+            return record.citizen, record.activity_id, None, -record.points
+        case PointsRedeemed():
+            return record.citizen, None, None, -record.points
+        case BadgeIssued() | BadgeRevoked() | BadgeReissued():
+            return record.attendee, None, record.event_id, 0
+        case CitizenRebound():
+            return record.new, None, None, 0
+        case BadgesMoved():
+            return record.new, None, None, 0
+        case EventCreated():
+            return None, None, record.event_id, 0
+    return None, None, None, 0
+
+
+def _touched(record: ChainRecord) -> set[str]:
+    match record:
+        case AwardRecorded() | AwardReversed() | PointsRedeemed():
+            return {record.citizen}
+        case BadgeIssued() | BadgeRevoked() | BadgeReissued():
+            return {record.attendee}
+        case CitizenRebound() | BadgesMoved():
+            return {record.old, record.new}
+    return set()
+
+
+def load_records(rows: Sequence[ChainRecordRow]) -> list[ChainRecord]:
+    return [record_from_json(json.loads(row.data)) for row in rows]
+
+
+class Indexer:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._head_cache: tuple[float, int] = (0.0, -1)
+        self.synced = threading.Condition()
+
+    @property
+    def lease(self) -> str:
+        return f"indexer:{self.ctx.ledger.chain_id}:{self.ctx.ledger.deployment.points_address}"
+
+    def cursor(self) -> int | None:
+        with self.ctx.store.session() as session:
+            return session.scalar(select(func.max(IndexedBlock.number)))
+
+    # ------------------------------------------------------------------ the background thread
+
+    def start(self, interval: float = 0.5) -> None:
+        self._thread = threading.Thread(target=self._run, args=(interval,), name="civic-indexer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(15)
+        self.ctx.leases.release(self.lease)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.ctx.leases.hold(self.lease):
+                    self.sync()
+            except LedgerError as exc:
+                log.warning("indexing postponed: %s", exc)
+            except Exception:
+                log.exception("indexing failed; trying again")
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def head(self, max_age: float = 0.25) -> int:
+        """The chain's head, asked at most every ``max_age`` seconds per process."""
+        at, head = self._head_cache
+        if time.monotonic() - at > max_age:
+            head = self.ctx.ledger.head()
+            self._head_cache = (time.monotonic(), head)
+        return head
+
+    def catch_up(self, timeout: float = 2.0) -> int | None:
+        """Waits (briefly) until the index covers the chain's head; returns the indexed block.
+        Readers call it so an answer includes what was mined just before the question."""
+        try:
+            head = self.head()
+        except LedgerError:
+            return self.cursor()
+        deadline = time.monotonic() + timeout
+        cursor = self.cursor()
+        while (cursor is None or cursor < head) and time.monotonic() < deadline:
+            if self._thread is None:
+                self.sync()  # no background indexer in this process (tools, tests): index now
+            else:
+                self.wake()
+                with self.synced:
+                    self.synced.wait(0.05)
+            cursor = self.cursor()
+        return cursor
+
+    # ------------------------------------------------------------------ one pass
+
+    def sync(self) -> SyncResult:
+        """Brings the index up to the chain's head; returns how far it rolled back."""
+        with self._lock:
+            for _ in range(5):
+                try:
+                    result = self._sync()
+                except ReorgDuringSync:
+                    continue
+                with self.synced:
+                    self.synced.notify_all()
+                return result
+        raise RuntimeError("the chain kept reorganising during indexing")
+
+    def _sync(self) -> SyncResult:
+        ledger = self.ctx.ledger
+        rolled_back = 0
+        count = 0
+        with self.ctx.store.session() as session:
+            cursor = session.scalar(select(func.max(IndexedBlock.number)))
+            while cursor is not None:
+                stored = session.get(IndexedBlock, cursor)
+                if stored is not None and ledger.block_hash(cursor) == stored.hash:
+                    break
+                session.execute(delete(ChainRecordRow).where(ChainRecordRow.block_number >= cursor))
+                session.execute(delete(IndexedBlock).where(IndexedBlock.number >= cursor))
+                rolled_back += 1
+                cursor = session.scalar(select(func.max(IndexedBlock.number)))
+            if cursor is None and rolled_back:
+                # Deeper than the window: start again from the deployment.
+                session.execute(delete(ChainRecordRow))
+                session.execute(delete(CitizenState))
+            session.commit()
+        start = ledger.deployment.block_number if cursor is None else cursor + 1
+        head = ledger.head()
+        touched: set[str] = set()
+        while start <= head:
+            end = min(start + CHUNK - 1, head)
+            records = ledger.records_between(start, end)
+            hashes = {r.ref.block_number: r.ref.block_hash for r in records}
+            for number in range(max(start, end - REORG_WINDOW + 1), end + 1):
+                canonical = ledger.block_hash(number)
+                if canonical is None or hashes.setdefault(number, canonical) != canonical:
+                    raise ReorgDuringSync()
+            senders = {tx: ledger.sender_of(tx) for tx in {r.ref.tx_hash for r in records}}
+            rows = []
+            for record in records:
+                if isinstance(record, PointsTransferred):
+                    continue  # a balance change; the record event beside it says why
+                subject, activity_id, event_id, delta = _columns(record)
+                ref = record.ref
+                rows.append(
+                    ChainRecordRow(
+                        block_number=ref.block_number,
+                        block_hash=ref.block_hash,
+                        tx_hash=ref.tx_hash,
+                        log_index=ref.log_index,
+                        kind=type(record).__name__,
+                        subject=subject,
+                        activity_id=activity_id,
+                        event_id=event_id,
+                        points_delta=delta,
+                        sender=senders.get(ref.tx_hash),
+                        data=json.dumps(record_to_json(record)),
+                    )
+                )
+                touched |= _touched(record)
+            with self.ctx.store.session() as session:
+                session.add_all(rows)
+                session.add_all(IndexedBlock(number=n, hash=h) for n, h in hashes.items())
+                session.execute(delete(IndexedBlock).where(IndexedBlock.number <= end - REORG_WINDOW))
+                session.commit()
+            count += len(rows)
+            start = end + 1
+        if touched:
+            self._snapshot(touched, head)
+        return SyncResult(head=head, records=count, rolled_back=rolled_back)
+
+    def _snapshot(self, addresses: set[str], block: int) -> None:
+        """Reads the contract state of ``addresses`` at ``block`` into the store."""
+        ledger = self.ctx.ledger
+        with self.ctx.store.session() as session:
+            for address in addresses:
+                event_ids = sorted(
+                    {
+                        int(e)
+                        for e in session.scalars(
+                            select(ChainRecordRow.event_id).where(
+                                ChainRecordRow.subject == address, ChainRecordRow.event_id.is_not(None)
+                            )
+                        )
+                    }
+                    | _moved_badges(session, address)
+                )
+                held = [e for e in event_ids if ledger.has_badge(e, address, block=block)]
+                state = session.get(CitizenState, address) or CitizenState(address=address)
+                state.balance = ledger.balance_of(address, block=block)
+                state.badges = json.dumps(held)
+                state.block_number = block
+                session.merge(state)
+            session.commit()
+
+
+def _moved_badges(session: object, address: str) -> set[int]:
+    """Event ids of badges a re-binding moved to ``address``."""
+    found: set[int] = set()
+    rows = session.scalars(  # type: ignore[attr-defined]
+        select(ChainRecordRow.data).where(ChainRecordRow.kind == "BadgesMoved", ChainRecordRow.subject == address)
+    )
+    for data in rows:
+        found |= {int(e) for e in json.loads(data)["event_ids"]}
+    return found

@@ -1,0 +1,178 @@
+"""Public verification from the index: a citizen's statement, one activity, one badge.
+
+The answers are built by ``ledger.verification`` (the same code the command line uses on records
+read straight from a node) from the index's typed records and the contract state the indexer
+read; a bounded number of queries per request, no chain call per record.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ledger import AwardRecorded, AwardReversed, BadgeIssued, BadgeRevoked, RoleChanged, checksum
+from ledger.errors import InvalidInput
+from ledger.verification import CitizenStatement, RecordVerification, citizen_statement, role_holders, verify_record
+
+from ..store import ChainRecordRow, CitizenState, IndexedBlock
+from .context import Context
+from .errors import Invalid, NotFound
+from .indexer import Indexer, load_records
+
+__all__ = ["BadgeAnswer", "activity", "badge", "citizen"]
+
+
+def _address(address: str) -> str:
+    try:
+        return checksum(address, "address")
+    except InvalidInput as exc:
+        raise Invalid("invalid_address", str(exc)) from exc
+
+
+def citizen(ctx: Context, indexer: Indexer, address: str) -> CitizenStatement:
+    """Every record that changed the citizen's points or badges (following re-bindings), what
+    they add up to, and whether that equals the contract state at the indexed block."""
+    address = _address(address)
+    indexer.catch_up()
+    with ctx.store.session() as session:
+        addresses = _rebinding_chain(session, address)
+        rows = list(
+            session.scalars(
+                select(ChainRecordRow)
+                .where(ChainRecordRow.subject.in_(addresses))
+                .order_by(ChainRecordRow.block_number, ChainRecordRow.log_index)
+            )
+        )
+        state = session.get(CitizenState, address)
+        cursor = session.scalar(select(IndexedBlock.number).order_by(IndexedBlock.number.desc()).limit(1))
+    records = load_records(rows)
+    final_block = (cursor or 0) - ctx.ledger.confirmations
+    if state is None and not records:
+        balance, badges, as_of = 0, {}, cursor
+    elif state is None:
+        balance, badges, as_of = None, None, cursor
+    else:
+        held = set(json.loads(state.badges))
+        event_ids = {r.event_id for r in records if isinstance(r, BadgeIssued)} | held
+        balance, badges, as_of = state.balance, {e: e in held for e in event_ids}, state.block_number
+    return citizen_statement(
+        address, records, final_block=final_block, balance=balance, badges_on_chain=badges, as_of_block=as_of
+    )
+
+
+def _rebinding_chain(session: object, address: str) -> list[str]:
+    """``address`` and every address whose record was re-bound to it (directly or not)."""
+    found = [address]
+    frontier = [address]
+    while frontier:
+        rows = session.scalars(  # type: ignore[attr-defined]
+            select(ChainRecordRow.data).where(
+                ChainRecordRow.kind == "CitizenRebound", ChainRecordRow.subject.in_(frontier)
+            )
+        )
+        frontier = [json.loads(d)["old"] for d in rows if json.loads(d)["old"] not in found]
+        found += frontier
+    return found
+
+
+def _checks(
+    ctx: Context, record: AwardRecorded | BadgeIssued, undone: AwardReversed | BadgeRevoked | None, sender: str | None
+) -> RecordVerification:
+    with ctx.store.session() as session:
+        roles = load_records(
+            list(
+                session.scalars(
+                    select(ChainRecordRow).where(
+                        ChainRecordRow.kind == "RoleChanged", ChainRecordRow.block_number <= record.ref.block_number
+                    )
+                )
+            )
+        )
+        cursor = session.scalar(select(IndexedBlock.number).order_by(IndexedBlock.number.desc()).limit(1))
+        stored = session.get(IndexedBlock, record.ref.block_number)
+    holders = role_holders([r for r in roles if isinstance(r, RoleChanged)], record.ref.block_number)
+    expected = ctx.ledger.deployment.points_address if isinstance(record, AwardRecorded) else None
+    if isinstance(record, BadgeIssued):
+        expected = ctx.ledger.deployment.badges_address
+    canonical: str | None
+    if stored is not None:
+        canonical = stored.hash  # checked against the chain by the indexer on every pass
+    else:
+        try:
+            canonical = ctx.ledger.block_hash(record.ref.block_number)
+        except Exception:
+            canonical = None
+    return verify_record(
+        record,
+        expected_contract=expected,
+        canonical_hash=canonical,
+        final_block=(cursor or 0) - ctx.ledger.confirmations,
+        undone_by=undone,
+        sender=sender,
+        holders=holders,
+    )
+
+
+def activity(ctx: Context, indexer: Indexer, activity_id: int) -> RecordVerification:
+    if not 0 <= activity_id < 2**63:
+        raise Invalid("invalid_input", "activity ids are 64-bit unsigned integers")
+    indexer.catch_up()
+    with ctx.store.session() as session:
+        rows = list(
+            session.scalars(
+                select(ChainRecordRow)
+                .where(ChainRecordRow.activity_id == activity_id)
+                .order_by(ChainRecordRow.block_number, ChainRecordRow.log_index)
+            )
+        )
+    records = load_records(rows)
+    award = next((r for r in records if isinstance(r, AwardRecorded)), None)
+    if award is None:
+        raise NotFound("activity_not_found", f"activity {activity_id} has no award on-chain")
+    reversal = next((r for r in records if isinstance(r, AwardReversed)), None)
+    sender = next((row.sender for row in rows if row.kind == "AwardRecorded"), None)
+    return _checks(ctx, award, reversal, sender)
+
+
+@dataclass(frozen=True)
+class BadgeAnswer:
+    event_id: int
+    attendee: str
+    holds_badge: bool
+    verification: RecordVerification | None
+
+
+def badge(ctx: Context, indexer: Indexer, event_id: int, address: str) -> BadgeAnswer:
+    if not 0 <= event_id < 2**63:
+        raise Invalid("invalid_input", "event ids are 64-bit unsigned integers")
+    address = _address(address)
+    indexer.catch_up()
+    with ctx.store.session() as session:
+        addresses = _rebinding_chain(session, address)
+        rows = list(
+            session.scalars(
+                select(ChainRecordRow)
+                .where(ChainRecordRow.subject.in_(addresses), ChainRecordRow.event_id == event_id)
+                .order_by(ChainRecordRow.block_number, ChainRecordRow.log_index)
+            )
+        )
+        state = session.get(CitizenState, address)
+    records = load_records(rows)
+    issued = [r for r in records if isinstance(r, BadgeIssued)]
+    if not issued:
+        return BadgeAnswer(event_id, address, False, None)
+    last = issued[-1]
+    revoked = next(
+        (
+            r
+            for r in records
+            if isinstance(r, BadgeRevoked)
+            and (r.ref.block_number, r.ref.log_index) > (last.ref.block_number, last.ref.log_index)
+        ),
+        None,
+    )
+    sender = next((row.sender for row in rows if row.tx_hash == last.ref.tx_hash), None)
+    holds = state is not None and event_id in json.loads(state.badges)
+    return BadgeAnswer(event_id, address, holds, _checks(ctx, last, revoked, sender))

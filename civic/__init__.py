@@ -1,0 +1,1 @@
+"""The civic command line."""
