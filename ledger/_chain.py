@@ -180,6 +180,21 @@ class Chain:
             else:
                 self._w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
+    def snapshot(self) -> Any:
+        """A development chain's state now, to :meth:`revert` to (tests share one deployment)."""
+        provider = self._w3.provider
+        if isinstance(provider, EthereumTesterProvider):
+            return provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
+        return self.rpc("evm_snapshot", [])
+
+    def revert(self, snapshot: Any) -> None:
+        provider = self._w3.provider
+        if isinstance(provider, EthereumTesterProvider):
+            provider.ethereum_tester.revert_to_snapshot(snapshot)  # type: ignore[attr-defined]
+            return
+        if not self.rpc("evm_revert", [snapshot]):
+            raise ChainUnavailable(f"the node could not revert to snapshot {snapshot}")
+
     def rpc(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC request (for development nodes' own methods: snapshots, tampering)."""
         with self.translated(method):

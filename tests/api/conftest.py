@@ -1,11 +1,18 @@
-"""API test fixtures: the real app over a fresh embedded chain and a fresh SQLite store."""
+"""API test fixtures: the real app (with its chain writer and indexer threads) over one embedded
+chain deployed per session and reverted after each test, and a fresh store per test.
+
+``CIVIC_TEST_DATABASE_URL`` (a PostgreSQL server's URL) runs the same tests on PostgreSQL: each
+test gets a database of its own there.
+"""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -16,45 +23,55 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.deps import AppState
 from api.outbox import SqlOutbox
-from api.ratelimit import RateLimiter
-from api.security import Cipher, hash_token, new_token
+from api.services import auth
+from api.services.context import Context
+from api.services.security import Cipher
 from api.settings import ApiSettings
-from api.store import StaffToken, Store
-from ledger import Ledger, LedgerSettings, connect, embedded_funder
+from api.store import Store
+from ledger import Deployment, Ledger
+from tests.conftest import TestChain, eth_tester_chain
+from tests.helpers import outing
+
+__all__ = ["Api", "outing"]
+
+PIN = "246810"
 
 
 @dataclass
 class Api:
-    """The test client plus the state behind it, and helpers that act as staff or citizens."""
+    """The test client plus the context behind it, and helpers that act as staff or citizens."""
 
     client: TestClient
-    state: AppState
-    ledger: Ledger
+    ctx: Context
+    test_chain: TestChain
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.ctx.ledger
 
     def staff(self, role: str = "admin", label: str | None = None) -> dict[str, str]:
-        token = new_token("staff")
-        with self.state.store.session() as session:
-            session.add(StaffToken(label=label or f"{role}-tester", role=role, token_hash=hash_token(token)))
-            session.commit()
+        _, token = auth.create_staff_token(self.ctx, label or f"{role}-tester", role, "test")
         return {"Authorization": f"Bearer {token}"}
 
-    def custodial_citizen(self, **profile: str) -> tuple[dict[str, str], dict]:
+    def custodial_citizen(self, **profile: str) -> tuple[dict[str, str], dict[str, Any]]:
+        """A citizen enrolled by staff who activated their card with :data:`PIN`."""
         response = self.client.post("/v1/citizens", json=profile, headers=self.staff("minter"))
         assert response.status_code == 201, response.text
-        body = response.json()
-        return {"Authorization": f"Bearer {body['session_token']}"}, body
+        body: dict[str, Any] = response.json()
+        signed_in = self.client.post("/v1/auth/card/activate", json={"code": body["card"]["code"], "pin": PIN})
+        assert signed_in.status_code == 200, signed_in.text
+        return {"Authorization": f"Bearer {signed_in.json()['token']}"}, body
 
     def siwe_message(self, account: LocalAccount, nonce: str, **overrides: object) -> str:
-        settings = self.state.settings
+        settings = self.ctx.settings
         issued = datetime.now(UTC)
         fields = {
             "domain": settings.siwe_domain,
-            "uri": settings.siwe_uri,
-            "chain_id": self.ledger.deployment.chain_id,
-            "issued_at": issued.isoformat().replace("+00:00", "Z"),
-            "expiration_time": (issued + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+            "uri": settings.public_base_url,
+            "chain_id": self.ledger.chain_id,
+            "issued_at": issued.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "expiration_time": (issued + timedelta(minutes=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "address": account.address,
         } | overrides
         return (
@@ -73,45 +90,94 @@ class Api:
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['token']}"}, account
 
+    def settle(self) -> dict[str, Any]:
+        """Awards every approved claim now (POST /v1/awards/flush as a minter)."""
+        response = self.client.post("/v1/awards/flush", headers=self.staff("minter"))
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
-def outing(minutes_ago: int = 120, **overrides: object) -> dict[str, object]:
-    """A plausible plogging outing: 5 km in an hour, 6,500 steps, 150 g of litter."""
-    end = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    body: dict[str, object] = {
-        "started_at": (end - timedelta(hours=1)).isoformat(),
-        "ended_at": end.isoformat(),
-        "distance_meters": 5_000,
-        "duration_seconds": 3_600,
-        "steps": 6_500,
-        "litter_grams": 150,
-        "photo_hash": "0x" + secrets.token_hex(32),
-        "track_hash": "0x" + secrets.token_hex(32),
-    }
-    body.update(overrides)
-    return body
+    def award(self, headers: dict[str, str], **overrides: object) -> dict[str, Any]:
+        """A claim recorded and settled: the awarded claim."""
+        claim = self.client.post("/v1/claims", json=outing(**overrides), headers=headers)
+        assert claim.status_code == 201, claim.text
+        self.settle()
+        body: dict[str, Any] = self.client.get(f"/v1/claims/{claim.json()['claim_id']}", headers=headers).json()
+        assert body["status"] == "awarded", body
+        return body
+
+
+@dataclass
+class _Deployed:
+    test_chain: TestChain
+    deployment: Deployment
+    city: LocalAccount
+
+
+@pytest.fixture(scope="session")
+def api_chain() -> _Deployed:
+    test_chain = eth_tester_chain()
+    city = test_chain.funder
+    ledger = Ledger.deploy(
+        test_chain.chain, city, max_points_per_award=500, daily_cap=3_000, metadata_base_url="http://testserver"
+    )
+    return _Deployed(test_chain, ledger.deployment, city)
+
+
+def _database_url(tmp_path: Any) -> tuple[str, Callable[[], None]]:
+    server = os.environ.get("CIVIC_TEST_DATABASE_URL")
+    if not server:
+        return f"sqlite:///{tmp_path}/civic.db", lambda: None
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin_url = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    base = server.rsplit("/", 1)[0]
+    return f"{base}/{name}", drop
 
 
 @pytest.fixture
-def api(tmp_path) -> Iterator[Api]:
-    settings = ApiSettings(
-        database_url=f"sqlite:///{tmp_path}/civic.db",
-        data_key=SecretStr(Fernet.generate_key().decode()),
-        rate_limit_per_minute=1_000,
-    )
-    w3 = connect(LedgerSettings(rpc_url=None, embedded_dir=None))
-    city = embedded_funder(w3)
-    assert city is not None
-    store = Store(settings.database_url)
-    store.migrate()
-    ledger = Ledger.deploy(
-        w3, city, max_points_per_award=500, daily_cap=settings.daily_points_cap, outbox=SqlOutbox(store)
-    )
-    state = AppState(
-        settings,
-        store,
-        ledger,
-        Cipher(settings.data_key.get_secret_value()),
-        RateLimiter(settings.rate_limit_per_minute),
-    )
-    with TestClient(create_app(state, award_interval=0)) as client:
-        yield Api(client, state, ledger)
+def make_api(api_chain: _Deployed, tmp_path: Any) -> Iterator[Callable[..., Api]]:
+    """Builds the app with settings overrides (one per test)."""
+    made: list[tuple[TestClient, Store]] = []
+    snapshot = api_chain.test_chain.chain.snapshot()
+    url, drop = _database_url(tmp_path)
+
+    def make(**overrides: Any) -> Api:
+        settings = ApiSettings(
+            database_url=url,
+            data_key=SecretStr(Fernet.generate_key().decode()),
+            public_base_url="http://testserver",
+            rate_limit_per_minute=1_000,
+            award_interval_seconds=3_600,
+            **overrides,
+        )
+        store = Store(url)
+        store.migrate()
+        ledger = Ledger(api_chain.test_chain.chain, api_chain.deployment, api_chain.city, outbox=SqlOutbox(store))
+        ctx = Context(settings, store, ledger, Cipher(settings.data_key.get_secret_value()))  # type: ignore[union-attr]
+        client = TestClient(create_app(ctx))
+        client.__enter__()
+        made.append((client, store))
+        return Api(client, ctx, api_chain.test_chain)
+
+    try:
+        yield make
+    finally:
+        for client, store in made:
+            client.__exit__(None, None, None)
+            store.dispose()
+        api_chain.test_chain.chain.revert(snapshot)
+        drop()
+
+
+@pytest.fixture
+def api(make_api: Callable[..., Api]) -> Api:
+    return make_api()

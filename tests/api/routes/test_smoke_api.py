@@ -1,4 +1,4 @@
-from tests.api.conftest import outing
+from tests.helpers import outing
 
 
 def test_citizen_claim_is_approved_awarded_and_verifiable(api):
@@ -6,8 +6,9 @@ def test_citizen_claim_is_approved_awarded_and_verifiable(api):
     claim = api.client.post("/v1/claims", json=outing(), headers=headers)
     assert claim.status_code == 201, claim.text
     assert claim.json()["status"] == "approved"
-    flushed = api.client.post("/v1/awards/flush", headers=api.staff("minter"))
-    assert flushed.json()["awarded"] == 1
+    flushed = api.settle()
+    assert flushed["awarded"] == 1
     verified = api.client.get(f"/v1/verify/citizens/{citizen['address']}").json()
     assert verified["balance"] == claim.json()["points"] == verified["rebuilt_balance"]
-    assert verified["activities"][0]["ref"]["tx_hash"] == flushed.json()["transactions"][0]
+    assert verified["verified"] is True
+    assert verified["activities"][0]["ref"]["tx_hash"] == flushed["transactions"][0]
