@@ -204,7 +204,6 @@ class Indexer:
             session.commit()
         start = ledger.deployment.block_number if cursor is None else cursor + 1
         head = ledger.head()
-        touched: set[str] = set()
         while start <= head:
             end = min(start + CHUNK - 1, head)
             records = ledger.records_between(start, end)
@@ -215,6 +214,7 @@ class Indexer:
                     raise ReorgDuringSync()
             senders = {tx: ledger.sender_of(tx) for tx in {r.ref.tx_hash for r in records}}
             rows = []
+            touched: set[str] = set()
             for record in records:
                 if isinstance(record, PointsTransferred):
                     continue  # a balance change; the record event beside it says why
@@ -236,40 +236,54 @@ class Indexer:
                     )
                 )
                 touched |= _touched(record)
+            # Records, the contract state they changed, and the cursor, in one transaction: a
+            # reader who sees the cursor at a block sees that block's state too.
+            states = self._read_states(touched, rows, end)
             with self.ctx.store.session() as session:
                 session.add_all(rows)
+                for state in states:
+                    session.merge(state)
                 session.add_all(IndexedBlock(number=n, hash=h) for n, h in hashes.items())
                 session.execute(delete(IndexedBlock).where(IndexedBlock.number <= end - REORG_WINDOW))
                 session.commit()
             count += len(rows)
             start = end + 1
-        if touched:
-            self._snapshot(touched, head)
         return SyncResult(head=head, records=count, rolled_back=rolled_back)
 
-    def _snapshot(self, addresses: set[str], block: int) -> None:
-        """Reads the contract state of ``addresses`` at ``block`` into the store."""
+    def _read_states(self, addresses: set[str], new_rows: list[ChainRecordRow], block: int) -> list[CitizenState]:
+        """The contract state (balance, badges) of ``addresses`` at ``block``, read from the
+        chain before the write transaction opens (no database lock is held across chain reads)."""
         ledger = self.ctx.ledger
+        states = []
         with self.ctx.store.session() as session:
-            for address in addresses:
-                event_ids = sorted(
-                    {
-                        int(e)
-                        for e in session.scalars(
-                            select(ChainRecordRow.event_id).where(
-                                ChainRecordRow.subject == address, ChainRecordRow.event_id.is_not(None)
-                            )
+            known = {
+                address: {
+                    int(e)
+                    for e in session.scalars(
+                        select(ChainRecordRow.event_id).where(
+                            ChainRecordRow.subject == address, ChainRecordRow.event_id.is_not(None)
                         )
-                    }
-                    | _moved_badges(session, address)
+                    )
+                }
+                | _moved_badges(session, address)
+                for address in addresses
+            }
+        for row in new_rows:
+            if row.subject in known and row.event_id is not None:
+                known[row.subject].add(int(row.event_id))
+            if row.kind == "BadgesMoved" and row.subject in known:
+                known[row.subject] |= {int(e) for e in json.loads(row.data)["event_ids"]}
+        for address, event_ids in known.items():
+            held = [e for e in sorted(event_ids) if ledger.has_badge(e, address, block=block)]
+            states.append(
+                CitizenState(
+                    address=address,
+                    balance=ledger.balance_of(address, block=block),
+                    badges=json.dumps(held),
+                    block_number=block,
                 )
-                held = [e for e in event_ids if ledger.has_badge(e, address, block=block)]
-                state = session.get(CitizenState, address) or CitizenState(address=address)
-                state.balance = ledger.balance_of(address, block=block)
-                state.badges = json.dumps(held)
-                state.block_number = block
-                session.merge(state)
-            session.commit()
+            )
+        return states
 
 
 def _moved_badges(session: object, address: str) -> set[int]:

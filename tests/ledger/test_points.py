@@ -1,6 +1,8 @@
 """CivicPoints through the Ledger: awards, limits, redemption, reversal, pausing and the ERC-20 surface.
 
-Ledger fixture limits: 1,000 points per award, 3,000 points per citizen per UTC day.
+Ledger fixture limits: 1,000 points per award, 3,000 points per citizen per city day (Asia/Seoul,
+UTC+9: the day starts at 15:00 UTC). What a wallet or an explorer reads (ERC-20 events and views)
+is read with plain web3 (``tests.conftest.contract``), not through the ledger.
 """
 
 from __future__ import annotations
@@ -10,131 +12,315 @@ import dataclasses
 import pytest
 from web3.logs import DISCARD
 
-from ledger import ActivityAward, Ledger, Metrics, OnChainRef, Redemption, Reversal, errors
+from ledger import (
+    ActivityAward,
+    ActivityKindSet,
+    AwardRecorded,
+    AwardReversed,
+    LimitsChanged,
+    Metrics,
+    OnChainRef,
+    PointsRedeemed,
+    errors,
+    merkle,
+)
+from tests.conftest import contract
 
 ZERO = "0x" + "00" * 20
 DAY = 86_400
+SEOUL_OFFSET = 9 * 3_600
+#: 15:00 UTC, midnight in Seoul.
+CITY_MIDNIGHT_UTC = DAY - SEOUL_OFFSET
 NO_EVIDENCE = b"\0" * 32
 EVIDENCE = bytes.fromhex("5e" * 16 + "a1" * 16)
 
 
-def event_args(ledger, event, tx_hash):
-    """The args of every ``event`` the points contract emitted in ``tx_hash``."""
-    receipt = ledger.w3.eth.get_transaction_receipt(tx_hash)
-    return [
-        dict(log["args"]) for log in getattr(ledger.points.events, event)().process_receipt(receipt, errors=DISCARD)
-    ]
+# ---------------------------------------------------------------- helpers
 
 
-def start_next_utc_day(chain):
-    """Moves chain time to one minute past the next UTC midnight, so a test's awards share a day."""
-    chain.advance(DAY - chain.now() % DAY + 60)
+def points_contract(chain, ledger):
+    return contract(chain, ledger, "points")
 
 
-def status(ledger, activity_id):
-    return tuple(ledger.points.functions.activityStatus(activity_id).call())
+def events_of(chain, ledger, event, tx_hash):
+    """``(log index, args)`` of every ``event`` the points contract emitted in ``tx_hash``,
+    decoded with the plain web3 event ABI."""
+    receipt = chain.w3.eth.get_transaction_receipt(tx_hash)
+    logs = getattr(points_contract(chain, ledger).events, event)().process_receipt(receipt, errors=DISCARD)
+    return [(log["logIndex"], dict(log["args"])) for log in logs]
+
+
+def send_as(chain, account, call):
+    """Signs and sends ``call`` from ``account`` with plain web3, as a wallet would. A revert is
+    caught by the gas estimate before anything is sent and raised as the ledger's error class
+    (so a refused call from the city's account leaves the ledger's nonce counter in step)."""
+    w3 = chain.w3
+    with chain.chain.translated("sending a raw transaction"):
+        tx = call.build_transaction(
+            {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+        )
+        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
+    assert receipt["status"] == 1
+    return receipt
+
+
+def head(citizen, points, reserved=0):
+    return (int(citizen, 16) << 96) | (points << 32) | reserved
+
+
+def body(activity_id, kind=0, metrics=0, reserved=0):
+    return (activity_id << 192) | reserved | (kind << 128) | metrics
+
+
+def award(ledger, *awards, **options):
+    """Awards ``awards`` in one transaction and returns its result."""
+    (result,) = ledger.award_points(list(awards), **options)
+    return result
+
+
+def awards_in(result):
+    return [r for r in result.records if isinstance(r, AwardRecorded)]
+
+
+def advance_to_utc(chain, seconds_of_day):
+    """Moves chain time forward to the next moment that is ``seconds_of_day`` past UTC midnight."""
+    chain.advance((seconds_of_day - chain.now()) % DAY or DAY)
+
+
+def start_next_city_day(chain):
+    """Moves chain time to one minute past the city's next midnight, so a test's awards share a day."""
+    advance_to_utc(chain, CITY_MIDNIGHT_UTC + 60)
 
 
 def snapshot(ledger, *addresses):
     return ledger.total_supply(), [ledger.balance_of(a) for a in addresses]
 
 
-# ---------------------------------------------------------------- awardPoints
+def ref_of(chain, ledger, result, log_index):
+    return OnChainRef(
+        chain_id=ledger.chain_id,
+        contract=ledger.deployment.points_address,
+        tx_hash=result.tx_hash,
+        block_number=result.block_number,
+        block_hash=chain.w3.eth.get_block(result.block_number)["hash"].to_0x_hex(),
+        log_index=log_index,
+    )
+
+
+# ---------------------------------------------------------------- awards
 
 
 def test_award_points_credits_balance_and_total_supply(ledger, citizens):
     a, b = citizens[0].address, citizens[1].address
 
-    ledger.award_points(ActivityAward(1, a, 120))
-    ledger.award_points(ActivityAward(2, b, 30))
-    ledger.award_points(ActivityAward(3, a, 5))
+    award(ledger, ActivityAward(1, a, 120))
+    award(ledger, ActivityAward(2, b, 30))
+    award(ledger, ActivityAward(3, a, 5))
 
     assert ledger.balance_of(a) == 125
     assert ledger.balance_of(b) == 30
     assert ledger.total_supply() == 155
-    assert ledger.points.functions.awardedToday(a).call() == 125
-    assert status(ledger, 1) == (True, False)
-    assert status(ledger, 4) == (False, False)
+    assert ledger.awarded_today(a) == 125
+    assert ledger.last_activity_id() == 3
+    assert ledger.is_reversed(1) is False
 
 
-def test_award_points_records_activity_with_metrics_evidence_and_chain_ref(ledger, citizens):
+def test_award_points_records_activity_with_metrics_evidence_and_chain_ref(chain, ledger, citizens):
     citizen = citizens[0].address
     metrics = Metrics(distance_meters=5_200, duration_seconds=3_600, litter_grams=850, steps=7_000)
 
-    result = ledger.award_points(ActivityAward(77, citizen, 250, metrics=metrics, evidence_hash=EVIDENCE))
+    result = award(ledger, ActivityAward(77, citizen, 250, metrics=metrics, evidence_hash=EVIDENCE))
 
-    record = ledger.activity(77)
-    assert record is not None
-    assert record.activity_id == 77
-    assert record.citizen == citizen
-    assert record.points == 250
-    assert record.kind == 0
-    assert record.metrics == metrics
-    assert record.evidence_hash == EVIDENCE
-    assert record.reversal is None
-    assert record.ref == OnChainRef(
-        chain_id=ledger.deployment.chain_id,
-        contract=ledger.points.address,
-        tx_hash=result.tx_hash,
-        block_number=result.block_number,
-        log_index=0,
+    recorded, reversal = ledger.activity(77)
+    assert recorded == AwardRecorded(
+        ref=ref_of(chain, ledger, result, log_index=1),  # the ActivityRecorded log, after the Transfer
+        activity_id=77,
+        citizen=citizen,
+        points=250,
+        kind=0,
+        metrics=metrics,
+        evidence_hash="0x" + EVIDENCE.hex(),
     )
-    assert event_args(ledger, "ActivityRecorded", result.tx_hash) == [
-        {
-            "activityId": 77,
-            "citizen": citizen,
-            "kind": 0,
-            "points": 250,
-            "metrics": metrics.pack(),
-            "evidenceHash": EVIDENCE,
-        }
+    assert reversal is None
+    assert awards_in(result) == [recorded]
+
+
+def test_award_points_emits_transfer_from_zero_then_activity_recorded(chain, ledger, citizens):
+    a, b = citizens[0].address, citizens[1].address
+    metrics = Metrics(distance_meters=5_200, duration_seconds=3_600, litter_grams=850, steps=7_000)
+    first = ActivityAward(21, a, 250, metrics=metrics, evidence_hash=EVIDENCE)
+    second = ActivityAward(22, b, 40)
+
+    result = award(ledger, first, second)
+
+    transfers = events_of(chain, ledger, "Transfer", result.tx_hash)
+    recorded = events_of(chain, ledger, "ActivityRecorded", result.tx_hash)
+    assert [args for _, args in transfers] == [
+        {"from": ZERO, "to": a, "value": 250},
+        {"from": ZERO, "to": b, "value": 40},
     ]
-    # Awards emit no ERC-20 Transfer (by design: ActivityRecorded is the record).
-    assert event_args(ledger, "Transfer", result.tx_hash) == []
+    assert [args for _, args in recorded] == [
+        {"activity": first.body, "evidenceHash": EVIDENCE},
+        {"activity": second.body, "evidenceHash": NO_EVIDENCE},
+    ]
+    # Each ActivityRecorded comes right after the Transfer that says who got how many points.
+    assert [index for index, _ in recorded] == [index + 1 for index, _ in transfers]
+    assert points_contract(chain, ledger).functions.unpackActivity(first.body).call() == [21, 0, 5_200, 3_600, 850, 7_000]
 
 
 def test_award_points_metrics_at_field_limits_round_trip(ledger, citizens):
     metrics = Metrics(distance_meters=2**32 - 1, duration_seconds=1, litter_grams=2**32 - 1, steps=0)
 
-    ledger.award_points(ActivityAward(1, citizens[0].address, 10, metrics=metrics))
+    award(ledger, ActivityAward(1, citizens[0].address, 10, metrics=metrics))
 
-    assert ledger.activity(1).metrics == metrics
+    assert ledger.activity(1)[0].metrics == metrics
 
 
 def test_activity_unknown_id_returns_none(ledger, citizens):
-    ledger.award_points(ActivityAward(1, citizens[0].address, 10))
+    award(ledger, ActivityAward(1, citizens[0].address, 10))
 
     assert ledger.activity(2) is None
 
 
-def test_unpack_metrics_splits_packed_word_high_to_low(ledger):
+def test_unpack_activity_splits_body_into_id_kind_and_metrics(chain, ledger):
     packed = Metrics(distance_meters=1_234, duration_seconds=5_678, litter_grams=90, steps=2**32 - 1).pack()
 
-    assert ledger.points.functions.unpackMetrics(packed).call() == [1_234, 5_678, 90, 2**32 - 1]
+    unpacked = points_contract(chain, ledger).functions.unpackActivity(body(2**64 - 1, 7, packed)).call()
+
+    assert unpacked == [2**64 - 1, 7, 1_234, 5_678, 90, 2**32 - 1]
 
 
-def test_award_points_duplicate_id_reverts_duplicate_activity(ledger, citizens):
+def test_award_points_stores_batch_merkle_root_under_first_activity_id(chain, ledger, citizens):
+    awards = [ActivityAward(5, citizens[0].address, 10), ActivityAward(9, citizens[1].address, 20)]
+
+    award(ledger, *awards)
+
+    roots = points_contract(chain, ledger).functions
+    assert roots.awardRoot(5).call() == merkle.make_tree([a.leaf() for a in awards])[0]
+    assert roots.awardRoot(9).call() == NO_EVIDENCE
+
+
+# ---------------------------------------------------------------- activity ids
+
+
+def test_award_points_same_id_again_reverts_activity_id_not_increasing(ledger, citizens):
     a, b = citizens[0].address, citizens[1].address
-    ledger.award_points(ActivityAward(5, a, 100))
+    award(ledger, ActivityAward(5, a, 100))
 
-    with pytest.raises(errors.DuplicateActivity) as exc:
-        ledger.award_points(ActivityAward(5, b, 200))
+    with pytest.raises(errors.ActivityIdNotIncreasing) as exc:
+        award(ledger, ActivityAward(5, b, 200))
 
-    assert exc.value.values == {"activity_id": 5}
+    assert exc.value.values == {"activity_id": 5, "last_activity_id": 5}
     assert snapshot(ledger, a, b) == (100, [100, 0])
-    assert ledger.activity(5).citizen == a
+    assert ledger.activity(5)[0].citizen == a
 
 
-def test_award_points_reversed_id_reverts_duplicate_activity(ledger, citizens):
+def test_award_points_lower_id_reverts_activity_id_not_increasing(ledger, citizens):
+    a = citizens[0].address
+    award(ledger, ActivityAward(10, a, 100))
+
+    with pytest.raises(errors.ActivityIdNotIncreasing) as exc:
+        award(ledger, ActivityAward(3, a, 100))
+
+    assert exc.value.values == {"activity_id": 3, "last_activity_id": 10}
+    assert ledger.last_activity_id() == 10
+    assert ledger.activity(3) is None
+
+
+def test_award_points_ids_may_skip_values(ledger, citizens):
+    a = citizens[0].address
+    award(ledger, ActivityAward(10, a, 100))
+
+    award(ledger, ActivityAward(1_000, a, 100))
+
+    assert ledger.last_activity_id() == 1_000
+    assert ledger.balance_of(a) == 200
+
+
+def test_award_points_reversed_id_reverts_activity_id_not_increasing(ledger, citizens):
     citizen = citizens[0].address
-    ledger.award_points(ActivityAward(5, citizen, 100))
+    award(ledger, ActivityAward(5, citizen, 100))
     ledger.reverse_award(5, reason_code=1)
 
-    with pytest.raises(errors.DuplicateActivity) as exc:
-        ledger.award_points(ActivityAward(5, citizen, 100))
+    with pytest.raises(errors.ActivityIdNotIncreasing) as exc:
+        award(ledger, ActivityAward(5, citizen, 100))
 
-    assert exc.value.values == {"activity_id": 5}
+    assert exc.value.values == {"activity_id": 5, "last_activity_id": 5}
     assert ledger.balance_of(citizen) == 0
+
+
+def test_award_points_batch_with_id_awarded_earlier_reverts_activity_id_not_increasing(ledger, citizens):
+    a, b = citizens[0].address, citizens[1].address
+    award(ledger, ActivityAward(2, a, 100))
+
+    with pytest.raises(errors.ActivityIdNotIncreasing) as exc:
+        award(ledger, ActivityAward(1, b, 50), ActivityAward(2, b, 50), ActivityAward(3, b, 50))
+
+    assert exc.value.values == {"activity_id": 1, "last_activity_id": 2}
+    assert snapshot(ledger, a, b) == (100, [100, 0])
+    assert ledger.activity(3) is None
+
+
+def test_award_points_ids_not_increasing_inside_batch_rejected_client_side(ledger, chain, citizens):
+    a = citizens[0].address
+    block = chain.w3.eth.block_number
+
+    with pytest.raises(errors.InvalidInput):
+        ledger.award_points([ActivityAward(1, a, 10), ActivityAward(3, a, 10), ActivityAward(2, a, 10)])
+    with pytest.raises(errors.InvalidInput):
+        ledger.award_points([ActivityAward(1, a, 10), ActivityAward(1, a, 10)])
+
+    assert chain.w3.eth.block_number == block  # nothing was sent
+    assert ledger.balance_of(a) == 0
+
+
+@pytest.mark.parametrize(("first", "second"), [(2, 1), (4, 4)], ids=["decreasing", "repeated"])
+def test_award_points_batch_ids_not_increasing_inside_batch_revert_activity_id_not_increasing(
+    chain, ledger, city, citizens, first, second
+):
+    a = citizens[0].address
+    batch = [(head(a, 10), body(first), NO_EVIDENCE), (head(a, 10), body(second), NO_EVIDENCE)]
+
+    with pytest.raises(errors.ActivityIdNotIncreasing) as exc:
+        send_as(chain, city, points_contract(chain, ledger).functions.awardPointsBatch(batch))
+
+    assert exc.value.values == {"activity_id": second, "last_activity_id": first}
+    assert snapshot(ledger, a) == (0, [0])
+    assert ledger.last_activity_id() == 0
+
+
+def test_award_points_ids_not_increasing_across_chunks_rejected_client_side(ledger, chain, citizens):
+    a = citizens[0].address
+    block = chain.w3.eth.block_number
+
+    with pytest.raises(errors.InvalidInput):
+        ledger.award_points([ActivityAward(2, a, 10), ActivityAward(3, a, 10), ActivityAward(1, a, 10)], chunk_size=2)
+
+    assert chain.w3.eth.block_number == block
+
+
+# ---------------------------------------------------------------- malformed and invalid awards
+
+
+@pytest.mark.parametrize(
+    ("head_reserved", "body_reserved"),
+    [(1, 0), (1 << 31, 0), (0, 1 << 136), (0, 1 << 191)],
+    ids=["head-bit-0", "head-bit-31", "body-bit-136", "body-bit-191"],
+)
+def test_award_points_reserved_bits_revert_malformed_award(chain, ledger, city, citizens, head_reserved, body_reserved):
+    a, b = citizens[0].address, citizens[1].address
+    batch = [
+        (head(a, 10), body(1), NO_EVIDENCE),
+        (head(b, 10, reserved=head_reserved), body(2, reserved=body_reserved), NO_EVIDENCE),
+    ]
+
+    with pytest.raises(errors.MalformedAward) as exc:
+        send_as(chain, city, points_contract(chain, ledger).functions.awardPointsBatch(batch))
+
+    assert exc.value.values == {"index": 1}
+    assert snapshot(ledger, a, b) == (0, [0, 0])
+    assert ledger.last_activity_id() == 0
 
 
 def test_award_points_zero_points_rejected_client_side(citizens):
@@ -142,18 +328,18 @@ def test_award_points_zero_points_rejected_client_side(citizens):
         ActivityAward(1, citizens[0].address, 0)
 
 
-def test_award_points_zero_points_reverts_zero_points_award(ledger, citizens):
+def test_award_points_zero_points_reverts_zero_points_award(chain, ledger, city, citizens):
     citizen = citizens[0].address
 
     with pytest.raises(errors.ZeroPointsAward) as exc:
-        ledger._send(ledger.points.functions.awardPoints((9, citizen, 0, 0, 0, NO_EVIDENCE)))
+        send_as(chain, city, points_contract(chain, ledger).functions.awardPointsBatch([(head(citizen, 0), body(9), NO_EVIDENCE)]))
 
     assert exc.value.values == {"activity_id": 9}
-    assert status(ledger, 9) == (False, False)
+    assert ledger.last_activity_id() == 0
 
 
 def test_award_points_at_maximum_succeeds(ledger, citizens):
-    ledger.award_points(ActivityAward(1, citizens[0].address, 1_000))
+    award(ledger, ActivityAward(1, citizens[0].address, 1_000))
 
     assert ledger.balance_of(citizens[0].address) == 1_000
 
@@ -162,107 +348,162 @@ def test_award_points_over_maximum_reverts_award_too_large(ledger, citizens):
     citizen = citizens[0].address
 
     with pytest.raises(errors.AwardTooLarge) as exc:
-        ledger.award_points(ActivityAward(3, citizen, 1_001))
+        award(ledger, ActivityAward(3, citizen, 1_001))
 
     assert exc.value.values == {"activity_id": 3, "points": 1_001, "max_points_per_award": 1_000}
     assert snapshot(ledger, citizen) == (0, [0])
     assert ledger.activity(3) is None
 
 
-def test_award_points_over_daily_cap_reverts_daily_cap_exceeded(chain, ledger, citizens):
-    a, b = citizens[0].address, citizens[1].address
-    start_next_utc_day(chain)
-    for activity_id in (1, 2, 3):  # exactly the cap is allowed
-        ledger.award_points(ActivityAward(activity_id, a, 1_000))
-
-    with pytest.raises(errors.DailyCapExceeded) as exc:
-        ledger.award_points(ActivityAward(4, a, 1))
-
-    assert exc.value.values == {"citizen": a, "awarded_today": 3_000, "points": 1, "daily_cap": 3_000}
-    assert status(ledger, 4) == (False, False)
-    assert ledger.balance_of(a) == 3_000
-    # The cap is per citizen.
-    ledger.award_points(ActivityAward(5, b, 1_000))
-    assert ledger.balance_of(b) == 1_000
-
-
-def test_award_points_daily_cap_counts_partial_awards(chain, ledger, citizens):
-    a = citizens[0].address
-    start_next_utc_day(chain)
-    ledger.award_points(ActivityAward(1, a, 1_000))
-    ledger.award_points(ActivityAward(2, a, 1_000))
-    ledger.award_points(ActivityAward(3, a, 900))
-
-    with pytest.raises(errors.DailyCapExceeded) as exc:
-        ledger.award_points(ActivityAward(4, a, 101))
-
-    assert exc.value.values == {"citizen": a, "awarded_today": 2_900, "points": 101, "daily_cap": 3_000}
-    ledger.award_points(ActivityAward(5, a, 100))
-    assert ledger.balance_of(a) == 3_000
-
-
-def test_award_points_daily_cap_resets_next_utc_day(chain, ledger, citizens):
-    a = citizens[0].address
-    start_next_utc_day(chain)
-    for activity_id in (1, 2, 3):
-        ledger.award_points(ActivityAward(activity_id, a, 1_000))
-    with pytest.raises(errors.DailyCapExceeded):
-        ledger.award_points(ActivityAward(4, a, 1_000))
-
-    chain.advance(DAY)
-
-    assert ledger.points.functions.awardedToday(a).call() == 0
-    ledger.award_points(ActivityAward(4, a, 1_000))
-    assert ledger.points.functions.awardedToday(a).call() == 1_000
-    assert ledger.balance_of(a) == 4_000
-
-
 def test_award_points_unknown_kind_reverts_unknown_activity_kind(ledger, citizens):
     citizen = citizens[0].address
 
     with pytest.raises(errors.UnknownActivityKind) as exc:
-        ledger.award_points(ActivityAward(11, citizen, 50, kind=3))
+        award(ledger, ActivityAward(11, citizen, 50, kind=3))
 
     assert exc.value.values == {"activity_id": 11, "kind": 3}
     assert ledger.balance_of(citizen) == 0
 
 
-def test_set_activity_kind_enables_kind_and_emits_activity_kind_set(ledger, citizens):
+def test_set_activity_kind_enables_kind_and_emits_activity_kind_set(chain, ledger, citizens):
     citizen = citizens[0].address
-    assert ledger.points.functions.isActivityKindEnabled(3).call() is False
+    kinds = points_contract(chain, ledger).functions
+    assert kinds.isActivityKindEnabled(3).call() is False
 
     result = ledger.set_activity_kind(3, True, "tree planting")
 
-    assert event_args(ledger, "ActivityKindSet", result.tx_hash) == [
-        {"kind": 3, "enabled": True, "label": "tree planting"}
+    assert [(r.kind, r.enabled, r.label) for r in result.records if isinstance(r, ActivityKindSet)] == [
+        (3, True, "tree planting")
     ]
-    assert ledger.points.functions.isActivityKindEnabled(3).call() is True
-    ledger.award_points(ActivityAward(11, citizen, 50, kind=3))
-    assert ledger.activity(11).kind == 3
+    assert kinds.isActivityKindEnabled(3).call() is True
+    award(ledger, ActivityAward(11, citizen, 50, kind=3))
+    assert ledger.activity(11)[0].kind == 3
     assert ledger.balance_of(citizen) == 50
 
 
-def test_set_activity_kind_disabled_kind_reverts_unknown_activity_kind(ledger, citizens):
+def test_set_activity_kind_disabled_kind_reverts_unknown_activity_kind(chain, ledger, citizens):
     citizen = citizens[0].address
-    assert ledger.points.functions.isActivityKindEnabled(0).call() is True  # plogging, enabled at deploy
+    kinds = points_contract(chain, ledger).functions
+    assert kinds.isActivityKindEnabled(0).call() is True  # plogging, enabled at deploy
 
     ledger.set_activity_kind(0, False, "plogging")
 
-    assert ledger.points.functions.isActivityKindEnabled(0).call() is False
+    assert kinds.isActivityKindEnabled(0).call() is False
     with pytest.raises(errors.UnknownActivityKind) as exc:
-        ledger.award_points(ActivityAward(1, citizen, 50))
+        award(ledger, ActivityAward(1, citizen, 50))
     assert exc.value.values == {"activity_id": 1, "kind": 0}
 
 
-def test_award_points_zero_address_reverts_invalid_citizen(ledger):
+def test_award_points_zero_address_reverts_invalid_citizen(ledger, citizens):
+    # The client-side record accepts the zero address (it is a well-formed address); the contract refuses.
     with pytest.raises(errors.InvalidCitizen) as exc:
-        ledger._send(ledger.points.functions.awardPoints((1, ZERO, 10, 0, 0, NO_EVIDENCE)))
+        award(ledger, ActivityAward(1, ZERO, 10))
 
     assert exc.value.values == {"citizen": ZERO}
-    # The client-side record accepts the zero address (it is a well-formed address); the contract refuses.
-    with pytest.raises(errors.InvalidCitizen):
-        ledger.award_points(ActivityAward(1, ZERO, 10))
+    with pytest.raises(errors.InvalidCitizen) as exc:
+        award(ledger, ActivityAward(1, citizens[0].address, 10), ActivityAward(2, ZERO, 10))
+    assert exc.value.values == {"citizen": ZERO}
     assert ledger.total_supply() == 0
+    assert ledger.balance_of(citizens[0].address) == 0
+
+
+# ---------------------------------------------------------------- the daily cap
+
+
+def test_award_points_over_daily_cap_reverts_daily_cap_exceeded(chain, ledger, citizens):
+    a, b = citizens[0].address, citizens[1].address
+    start_next_city_day(chain)
+    for activity_id in (1, 2, 3):  # exactly the cap is allowed
+        award(ledger, ActivityAward(activity_id, a, 1_000))
+
+    with pytest.raises(errors.DailyCapExceeded) as exc:
+        award(ledger, ActivityAward(4, a, 1))
+
+    assert exc.value.values == {"citizen": a, "awarded_today": 3_000, "points": 1, "daily_cap": 3_000}
+    assert ledger.activity(4) is None
+    assert ledger.balance_of(a) == 3_000
+    # The cap is per citizen.
+    award(ledger, ActivityAward(5, b, 1_000))
+    assert ledger.balance_of(b) == 1_000
+
+
+def test_award_points_daily_cap_counts_partial_awards(chain, ledger, citizens):
+    a = citizens[0].address
+    start_next_city_day(chain)
+    award(ledger, ActivityAward(1, a, 1_000))
+    award(ledger, ActivityAward(2, a, 1_000))
+    award(ledger, ActivityAward(3, a, 900))
+
+    with pytest.raises(errors.DailyCapExceeded) as exc:
+        award(ledger, ActivityAward(4, a, 101))
+
+    assert exc.value.values == {"citizen": a, "awarded_today": 2_900, "points": 101, "daily_cap": 3_000}
+    award(ledger, ActivityAward(5, a, 100))
+    assert ledger.balance_of(a) == 3_000
+
+
+def test_today_counts_days_in_the_city_time_zone(chain, ledger):
+    assert ledger.deployment.day_offset_seconds == SEOUL_OFFSET
+    assert points_contract(chain, ledger).functions.dayOffset().call() == SEOUL_OFFSET
+
+    advance_to_utc(chain, CITY_MIDNIGHT_UTC - 600)
+    before = ledger.today()
+    assert before == (chain.now() + SEOUL_OFFSET) // DAY
+    chain.advance(1_200)
+
+    assert ledger.today() == before + 1
+
+
+def test_award_points_daily_cap_resets_at_city_midnight_not_utc_midnight(chain, ledger, citizens):
+    a = citizens[0].address
+    advance_to_utc(chain, CITY_MIDNIGHT_UTC - 300)  # 14:55 UTC, 23:55 in Seoul
+    utc_day, city_day = chain.now() // DAY, ledger.today()
+    for activity_id in (1, 2, 3):
+        award(ledger, ActivityAward(activity_id, a, 1_000))
+    with pytest.raises(errors.DailyCapExceeded):
+        award(ledger, ActivityAward(4, a, 1_000))
+
+    chain.advance(360)  # 15:01 UTC: the same UTC day, a new day in Seoul
+
+    assert chain.now() // DAY == utc_day
+    assert ledger.today() == city_day + 1
+    assert ledger.awarded_today(a) == 0
+    award(ledger, ActivityAward(4, a, 1_000))
+    assert ledger.awarded_today(a) == 1_000
+    assert ledger.balance_of(a) == 4_000
+
+
+def test_award_points_daily_cap_does_not_reset_at_utc_midnight(chain, ledger, citizens):
+    a = citizens[0].address
+    advance_to_utc(chain, DAY - 300)  # 23:55 UTC, 08:55 in Seoul
+    utc_day, city_day = chain.now() // DAY, ledger.today()
+    for activity_id in (1, 2, 3):
+        award(ledger, ActivityAward(activity_id, a, 1_000))
+
+    chain.advance(360)  # 00:01 UTC: a new UTC day, still the same day in Seoul
+
+    assert chain.now() // DAY == utc_day + 1
+    assert ledger.today() == city_day
+    assert ledger.awarded_today(a) == 3_000
+    with pytest.raises(errors.DailyCapExceeded) as exc:
+        award(ledger, ActivityAward(4, a, 1))
+    assert exc.value.values == {"citizen": a, "awarded_today": 3_000, "points": 1, "daily_cap": 3_000}
+
+
+def test_award_points_batch_daily_cap_accumulates_within_batch(chain, ledger, citizens):
+    a = citizens[0].address
+    start_next_city_day(chain)
+    award(ledger, ActivityAward(1, a, 500))
+
+    with pytest.raises(errors.DailyCapExceeded) as exc:
+        award(ledger, ActivityAward(2, a, 1_000), ActivityAward(3, a, 1_000), ActivityAward(4, a, 600))
+
+    assert exc.value.values == {"citizen": a, "awarded_today": 2_500, "points": 600, "daily_cap": 3_000}
+    assert ledger.balance_of(a) == 500
+    assert ledger.awarded_today(a) == 500
+
+
+# ---------------------------------------------------------------- pausing
 
 
 def test_award_points_while_paused_reverts_ledger_paused(ledger, citizens):
@@ -271,7 +512,7 @@ def test_award_points_while_paused_reverts_ledger_paused(ledger, citizens):
     assert ledger.is_paused() is True
 
     with pytest.raises(errors.LedgerPaused) as exc:
-        ledger.award_points(ActivityAward(1, citizen, 10))
+        award(ledger, ActivityAward(1, citizen, 10))
 
     assert exc.value.values == {}
     assert ledger.balance_of(citizen) == 0
@@ -281,163 +522,33 @@ def test_unpause_restores_awards(ledger, citizens):
     citizen = citizens[0].address
     ledger.pause()
     with pytest.raises(errors.LedgerPaused):
-        ledger.award_points(ActivityAward(1, citizen, 10))
+        award(ledger, ActivityAward(1, citizen, 10))
 
     ledger.unpause()
 
     assert ledger.is_paused() is False
-    ledger.award_points(ActivityAward(1, citizen, 10))
+    award(ledger, ActivityAward(1, citizen, 10))
     assert ledger.balance_of(citizen) == 10
 
 
-def test_pause_when_paused_reverts_ledger_paused(ledger):
+def test_pause_when_paused_sends_nothing_and_contract_reverts_ledger_paused(ledger):
     ledger.pause()
 
-    with pytest.raises(errors.LedgerPaused):
-        ledger.pause()
+    assert ledger.pause() == []  # the ledger pauses only what is not paused yet
+    with pytest.raises(errors.LedgerPaused) as exc:
+        ledger.set_paused("points", True)
+    assert exc.value.values == {}
+    assert ledger.is_paused_contract("points") is True
 
 
-def test_unpause_when_not_paused_reverts_expected_pause(ledger):
+def test_unpause_when_not_paused_sends_nothing_and_contract_reverts_expected_pause(ledger):
+    assert ledger.unpause() == []
+
     with pytest.raises(errors.ContractRevert) as exc:
-        ledger.unpause()
+        ledger.set_paused("points", False)
 
     assert exc.value.name == "ExpectedPause"
     assert exc.value.values == {}
-
-
-# ---------------------------------------------------------------- awardPointsBatch
-
-
-def test_award_points_batch_credits_each_citizen_in_one_transaction(ledger, citizens):
-    a, b = citizens[0].address, citizens[1].address
-    awards = [
-        ActivityAward(10, a, 100),
-        ActivityAward(11, b, 200, evidence_hash=EVIDENCE),
-        ActivityAward(12, a, 300, metrics=Metrics(steps=4_000)),
-    ]
-
-    results = ledger.award_points_batch(awards)
-
-    assert len(results) == 1
-    assert results[0].records == 3
-    assert ledger.balance_of(a) == 400
-    assert ledger.balance_of(b) == 200
-    assert ledger.total_supply() == 600
-    records = [ledger.activity(i) for i in (10, 11, 12)]
-    assert [(r.citizen, r.points) for r in records] == [(a, 100), (b, 200), (a, 300)]
-    assert {r.ref.tx_hash for r in records} == {results[0].tx_hash}
-    assert [r.ref.log_index for r in records] == [0, 1, 2]
-    assert records[1].evidence_hash == EVIDENCE
-    assert records[2].metrics == Metrics(steps=4_000)
-
-
-def test_award_points_batch_id_awarded_earlier_reverts_duplicate_activity(ledger, citizens):
-    a, b = citizens[0].address, citizens[1].address
-    ledger.award_points(ActivityAward(2, a, 100))
-
-    with pytest.raises(errors.DuplicateActivity) as exc:
-        ledger.award_points_batch([ActivityAward(1, b, 50), ActivityAward(2, b, 50), ActivityAward(3, b, 50)])
-
-    assert exc.value.values == {"activity_id": 2}
-    assert snapshot(ledger, a, b) == (100, [100, 0])
-    assert status(ledger, 1) == (False, False)
-    assert ledger.activity(1) is None
-
-
-def test_award_points_batch_duplicate_ids_inside_batch_rejected_client_side(ledger, chain, citizens):
-    a = citizens[0].address
-    block = chain.w3.eth.block_number
-
-    with pytest.raises(errors.InvalidInput):
-        ledger.award_points_batch([ActivityAward(1, a, 10), ActivityAward(2, a, 10), ActivityAward(1, a, 10)])
-
-    assert chain.w3.eth.block_number == block  # nothing was sent
-    assert ledger.balance_of(a) == 0
-
-
-def test_award_points_batch_duplicate_ids_inside_batch_reverts_duplicate_activity(ledger, citizens):
-    a = citizens[0].address
-    batch = [(1, a, 10, 0, 0, NO_EVIDENCE), (2, a, 10, 0, 0, NO_EVIDENCE), (1, a, 10, 0, 0, NO_EVIDENCE)]
-
-    with pytest.raises(errors.DuplicateActivity) as exc:
-        ledger._send(ledger.points.functions.awardPointsBatch(batch))
-
-    assert exc.value.values == {"activity_id": 1}
-    assert snapshot(ledger, a) == (0, [0])
-    assert status(ledger, 1) == (False, False)
-
-
-def test_award_points_batch_failing_midway_writes_nothing(ledger, citizens):
-    a, b = citizens[0].address, citizens[1].address
-
-    with pytest.raises(errors.AwardTooLarge) as exc:
-        ledger.award_points_batch([ActivityAward(1, a, 100), ActivityAward(2, b, 200), ActivityAward(3, a, 5_000)])
-
-    assert exc.value.values == {"activity_id": 3, "points": 5_000, "max_points_per_award": 1_000}
-    assert snapshot(ledger, a, b) == (0, [0, 0])
-    assert [status(ledger, i) for i in (1, 2, 3)] == [(False, False)] * 3
-    assert ledger.activities_of(a) == []
-    assert ledger.activities_of(b) == []
-
-
-def test_award_points_batch_daily_cap_accumulates_within_batch(chain, ledger, citizens):
-    a = citizens[0].address
-    start_next_utc_day(chain)
-    ledger.award_points(ActivityAward(1, a, 500))
-    awards = [ActivityAward(2, a, 1_000), ActivityAward(3, a, 1_000), ActivityAward(4, a, 600)]
-
-    with pytest.raises(errors.DailyCapExceeded) as exc:
-        ledger.award_points_batch(awards)
-
-    assert exc.value.values == {"citizen": a, "awarded_today": 2_500, "points": 600, "daily_cap": 3_000}
-    assert ledger.balance_of(a) == 500
-    assert ledger.points.functions.awardedToday(a).call() == 500
-
-
-def test_award_points_batch_chunks_commit_independently(ledger, citizens):
-    a = citizens[0].address
-    awards = [ActivityAward(1, a, 100), ActivityAward(2, a, 200), ActivityAward(3, a, 1_001)]
-
-    with pytest.raises(errors.AwardTooLarge):
-        ledger.award_points_batch(awards, chunk_size=2)
-
-    # The first chunk was its own transaction and stays; only the failing chunk is undone.
-    assert ledger.balance_of(a) == 300
-    assert [status(ledger, i) for i in (1, 2, 3)] == [(True, False), (True, False), (False, False)]
-
-
-def test_award_points_batch_splits_into_chunks(ledger, citizens):
-    a = citizens[0].address
-    awards = [ActivityAward(i, a, 10) for i in range(1, 6)]
-
-    results = ledger.award_points_batch(awards, chunk_size=2)
-
-    assert [r.records for r in results] == [2, 2, 1]
-    assert len({r.tx_hash for r in results}) == 3
-    assert ledger.balance_of(a) == 50
-
-
-def test_award_points_batch_empty_rejected_client_side(ledger):
-    with pytest.raises(errors.InvalidInput):
-        ledger.award_points_batch([])
-
-
-def test_award_points_batch_empty_reverts_empty_batch(ledger):
-    with pytest.raises(errors.EmptyBatch) as exc:
-        ledger._send(ledger.points.functions.awardPointsBatch([]))
-
-    assert exc.value.values == {}
-
-
-def test_award_points_batch_zero_address_reverts_invalid_citizen(ledger, citizens):
-    a = citizens[0].address
-    batch = [(1, a, 10, 0, 0, NO_EVIDENCE), (2, ZERO, 10, 0, 0, NO_EVIDENCE)]
-
-    with pytest.raises(errors.InvalidCitizen) as exc:
-        ledger._send(ledger.points.functions.awardPointsBatch(batch))
-
-    assert exc.value.values == {"citizen": ZERO}
-    assert ledger.balance_of(a) == 0
 
 
 def test_award_points_batch_while_paused_reverts_ledger_paused(ledger, citizens):
@@ -445,23 +556,100 @@ def test_award_points_batch_while_paused_reverts_ledger_paused(ledger, citizens)
     ledger.pause()
 
     with pytest.raises(errors.LedgerPaused):
-        ledger.award_points_batch([ActivityAward(1, a, 10), ActivityAward(2, a, 10)])
+        award(ledger, ActivityAward(1, a, 10), ActivityAward(2, a, 10))
 
     assert ledger.balance_of(a) == 0
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_award_points_batch_credits_each_citizen_in_one_transaction(chain, ledger, citizens):
+    a, b = citizens[0].address, citizens[1].address
+
+    results = ledger.award_points(
+        [
+            ActivityAward(10, a, 100),
+            ActivityAward(11, b, 200, evidence_hash=EVIDENCE),
+            ActivityAward(12, a, 300, metrics=Metrics(steps=4_000)),
+        ]
+    )
+
+    assert len(results) == 1
+    assert ledger.balance_of(a) == 400
+    assert ledger.balance_of(b) == 200
+    assert ledger.total_supply() == 600
+    records = [ledger.activity(i)[0] for i in (10, 11, 12)]
+    assert awards_in(results[0]) == records
+    assert [(r.citizen, r.points) for r in records] == [(a, 100), (b, 200), (a, 300)]
+    assert {r.ref.tx_hash for r in records} == {results[0].tx_hash}
+    assert [r.ref.log_index for r in records] == [1, 3, 5]
+    assert records[1].evidence_hash == "0x" + EVIDENCE.hex()
+    assert records[2].metrics == Metrics(steps=4_000)
+
+
+def test_award_points_batch_failing_midway_writes_nothing(ledger, citizens):
+    a, b = citizens[0].address, citizens[1].address
+
+    with pytest.raises(errors.AwardTooLarge) as exc:
+        award(ledger, ActivityAward(1, a, 100), ActivityAward(2, b, 200), ActivityAward(3, a, 5_000))
+
+    assert exc.value.values == {"activity_id": 3, "points": 5_000, "max_points_per_award": 1_000}
+    assert snapshot(ledger, a, b) == (0, [0, 0])
+    assert [ledger.activity(i) for i in (1, 2, 3)] == [None, None, None]
+    assert ledger.last_activity_id() == 0
+    assert ledger.history(a) == []
+    assert ledger.history(b) == []
+
+
+def test_award_points_batch_chunks_commit_independently(ledger, citizens):
+    a = citizens[0].address
+    awards = [ActivityAward(1, a, 100), ActivityAward(2, a, 200), ActivityAward(3, a, 1_001)]
+
+    with pytest.raises(errors.AwardTooLarge):
+        ledger.award_points(awards, chunk_size=2)
+
+    # The first chunk was its own transaction and stays; only the failing chunk is undone.
+    assert ledger.balance_of(a) == 300
+    assert ledger.last_activity_id() == 2
+    assert [ledger.activity(i) is not None for i in (1, 2, 3)] == [True, True, False]
+
+
+def test_award_points_batch_splits_into_chunks(ledger, citizens):
+    a = citizens[0].address
+    awards = [ActivityAward(i, a, 10) for i in range(1, 6)]
+
+    results = ledger.award_points(awards, chunk_size=2)
+
+    assert [[r.activity_id for r in awards_in(result)] for result in results] == [[1, 2], [3, 4], [5]]
+    assert len({r.tx_hash for r in results}) == 3
+    assert ledger.balance_of(a) == 50
+
+
+def test_award_points_batch_empty_rejected_client_side(ledger):
+    with pytest.raises(errors.InvalidInput):
+        ledger.award_points([])
+
+
+def test_award_points_batch_empty_reverts_empty_batch(chain, ledger, city):
+    with pytest.raises(errors.EmptyBatch) as exc:
+        send_as(chain, city, points_contract(chain, ledger).functions.awardPointsBatch([]))
+
+    assert exc.value.values == {}
 
 
 # ---------------------------------------------------------------- ERC-20 surface
 
 
-def test_erc20_views_report_name_symbol_zero_decimals_and_no_allowance(ledger, citizens):
+def test_erc20_views_report_name_symbol_zero_decimals_and_no_allowance(chain, ledger, citizens):
     a, b = citizens[0].address, citizens[1].address
-    erc20 = ledger.points.functions
+    erc20 = points_contract(chain, ledger).functions
     assert erc20.name().call() == "City ESG Points"
     assert erc20.symbol().call() == "ESG"
     assert erc20.decimals().call() == 0
     assert erc20.totalSupply().call() == 0
 
-    ledger.award_points(ActivityAward(1, a, 40))
+    award(ledger, ActivityAward(1, a, 40))
 
     assert erc20.totalSupply().call() == 40
     assert erc20.balanceOf(a).call() == 40
@@ -478,18 +666,18 @@ def test_erc20_views_report_name_symbol_zero_decimals_and_no_allowance(ledger, c
     ],
     ids=["transfer", "approve", "transferFrom"],
 )
-def test_transfer_functions_revert_points_non_transferable(build, chain, ledger, citizens):
+def test_transfer_functions_revert_points_non_transferable(build, chain, ledger, city, citizens):
     holder, other = citizens[0], citizens[1].address
     chain.fund(holder.address)
-    ledger.award_points(ActivityAward(1, holder.address, 100))
-    as_holder = Ledger(chain.w3, ledger.deployment, holder)
+    award(ledger, ActivityAward(1, holder.address, 100))
+    erc20 = points_contract(chain, ledger).functions
 
     with pytest.raises(errors.PointsNonTransferable) as exc:
-        as_holder._send(build(as_holder.points.functions, holder.address, other))
+        send_as(chain, holder, build(erc20, holder.address, other))
     assert exc.value.values == {}
     # The city's operating account cannot move points either.
     with pytest.raises(errors.PointsNonTransferable):
-        ledger._send(build(ledger.points.functions, holder.address, other))
+        send_as(chain, city, build(erc20, holder.address, other))
 
     assert ledger.balance_of(holder.address) == 100
     assert ledger.balance_of(other) == 0
@@ -505,20 +693,22 @@ def test_set_limits_updates_limits_and_emits_limits_changed(ledger, citizens):
     result = ledger.set_limits(500, 500)  # the maximum may equal the cap
 
     assert ledger.limits() == (500, 500)
-    assert event_args(ledger, "LimitsChanged", result.tx_hash) == [{"maxPointsPerAward": 500, "dailyCap": 500}]
+    assert [(r.max_points_per_award, r.daily_cap) for r in result.records if isinstance(r, LimitsChanged)] == [
+        (500, 500)
+    ]
     with pytest.raises(errors.AwardTooLarge) as exc:
-        ledger.award_points(ActivityAward(1, citizen, 501))
+        award(ledger, ActivityAward(1, citizen, 501))
     assert exc.value.values == {"activity_id": 1, "points": 501, "max_points_per_award": 500}
 
 
 def test_set_limits_lowered_cap_applies_to_points_already_awarded_today(chain, ledger, citizens):
     citizen = citizens[0].address
-    start_next_utc_day(chain)
-    ledger.award_points(ActivityAward(1, citizen, 400))
+    start_next_city_day(chain)
+    award(ledger, ActivityAward(1, citizen, 400))
     ledger.set_limits(200, 500)
 
     with pytest.raises(errors.DailyCapExceeded) as exc:
-        ledger.award_points(ActivityAward(2, citizen, 101))
+        award(ledger, ActivityAward(2, citizen, 101))
 
     assert exc.value.values == {"citizen": citizen, "awarded_today": 400, "points": 101, "daily_cap": 500}
 
@@ -539,32 +729,36 @@ def test_set_limits_invalid_values_revert_invalid_limits(ledger, max_points, cap
 # ---------------------------------------------------------------- redeem
 
 
-def test_redeem_burns_points_and_emits_points_redeemed(chain, ledger, citizens):
+def test_redeem_burns_points_and_emits_transfer_to_zero_and_points_redeemed(chain, ledger, citizens):
     citizen = citizens[0]
     chain.fund(citizen.address)
-    ledger.award_points(ActivityAward(1, citizen.address, 300))
+    award(ledger, ActivityAward(1, citizen.address, 300))
 
     result = ledger.redeem(citizen, 120, reward_id=7)
 
     assert ledger.balance_of(citizen.address) == 180
     assert ledger.total_supply() == 180
-    assert event_args(ledger, "PointsRedeemed", result.tx_hash) == [
-        {"citizen": citizen.address, "rewardId": 7, "points": 120, "relayer": citizen.address}
-    ]
-    (redemption,) = ledger.redemptions_of(citizen.address)
-    assert redemption == Redemption(
+    (transfer,) = events_of(chain, ledger, "Transfer", result.tx_hash)
+    (redeemed,) = events_of(chain, ledger, "PointsRedeemed", result.tx_hash)
+    assert transfer[1] == {"from": citizen.address, "to": ZERO, "value": 120}
+    assert redeemed == (
+        transfer[0] + 1,
+        {"citizen": citizen.address, "rewardId": 7, "points": 120, "relayer": citizen.address},
+    )
+    (redemption,) = [r for r in ledger.history(citizen.address) if isinstance(r, PointsRedeemed)]
+    assert redemption == PointsRedeemed(
+        ref=ref_of(chain, ledger, result, log_index=redeemed[0]),
         citizen=citizen.address,
         reward_id=7,
         points=120,
         relayer=citizen.address,
-        ref=OnChainRef(ledger.deployment.chain_id, ledger.points.address, result.tx_hash, result.block_number, 0),
     )
 
 
 def test_redeem_whole_balance_leaves_zero(chain, ledger, citizens):
     citizen = citizens[0]
     chain.fund(citizen.address)
-    ledger.award_points(ActivityAward(1, citizen.address, 300))
+    award(ledger, ActivityAward(1, citizen.address, 300))
 
     ledger.redeem(citizen, 300, reward_id=1)
 
@@ -575,20 +769,20 @@ def test_redeem_whole_balance_leaves_zero(chain, ledger, citizens):
 def test_redeem_more_than_balance_reverts_insufficient_points(chain, ledger, citizens):
     citizen = citizens[0]
     chain.fund(citizen.address)
-    ledger.award_points(ActivityAward(1, citizen.address, 100))
+    award(ledger, ActivityAward(1, citizen.address, 100))
 
     with pytest.raises(errors.InsufficientPoints) as exc:
         ledger.redeem(citizen, 101, reward_id=7)
 
     assert exc.value.values == {"citizen": citizen.address, "balance": 100, "needed": 101}
     assert ledger.balance_of(citizen.address) == 100
-    assert ledger.redemptions_of(citizen.address) == []
+    assert not any(isinstance(r, PointsRedeemed) for r in ledger.history(citizen.address))
 
 
 def test_redeem_zero_points_reverts_insufficient_points(chain, ledger, citizens):
     citizen = citizens[0]
     chain.fund(citizen.address)
-    ledger.award_points(ActivityAward(1, citizen.address, 100))
+    award(ledger, ActivityAward(1, citizen.address, 100))
 
     with pytest.raises(errors.InsufficientPoints) as exc:
         ledger.redeem(citizen, 0, reward_id=7)
@@ -596,23 +790,32 @@ def test_redeem_zero_points_reverts_insufficient_points(chain, ledger, citizens)
     assert exc.value.values == {"citizen": citizen.address, "balance": 100, "needed": 0}
 
 
-def test_redeem_works_while_paused(chain, ledger, citizens):
+def test_redeem_while_paused_reverts_ledger_paused(chain, ledger, citizens):
     citizen = citizens[0]
     chain.fund(citizen.address)
-    ledger.award_points(ActivityAward(1, citizen.address, 100))
+    award(ledger, ActivityAward(1, citizen.address, 100))
     ledger.pause()
 
-    ledger.redeem(citizen, 60, reward_id=2)
+    with pytest.raises(errors.LedgerPaused) as exc:
+        ledger.redeem(citizen, 60, reward_id=2)
 
+    assert exc.value.values == {}
+    assert ledger.balance_of(citizen.address) == 100
+    ledger.unpause()
+    ledger.redeem(citizen, 60, reward_id=2)
     assert ledger.balance_of(citizen.address) == 40
 
 
 # ---------------------------------------------------------------- redeemWithConsent
 
 
-def test_redeem_with_consent_spends_points_relayed_by_city(ledger, city, citizens):
+def redemptions(ledger, citizen):
+    return [r for r in ledger.history(citizen) if isinstance(r, PointsRedeemed)]
+
+
+def test_redeem_with_consent_spends_points_relayed_by_city(chain, ledger, city, citizens):
     citizen = citizens[0]  # holds no ether: the city relays and pays
-    ledger.award_points(ActivityAward(1, citizen.address, 500))
+    award(ledger, ActivityAward(1, citizen.address, 500))
     consent = ledger.sign_redemption(citizen, 200, reward_id=9)
     assert consent.nonce == 0
 
@@ -620,30 +823,32 @@ def test_redeem_with_consent_spends_points_relayed_by_city(ledger, city, citizen
 
     assert ledger.balance_of(citizen.address) == 300
     assert ledger.total_supply() == 300
-    assert ledger.points.functions.consentNonce(citizen.address).call() == 1
-    (redemption,) = ledger.redemptions_of(citizen.address)
+    assert ledger.consent_nonce(citizen.address) == 1
+    (redemption,) = redemptions(ledger, citizen.address)
     assert (redemption.citizen, redemption.reward_id, redemption.points) == (citizen.address, 9, 200)
     assert redemption.relayer == city.address
     assert redemption.ref.tx_hash == result.tx_hash
+    (transfer,) = events_of(chain, ledger, "Transfer", result.tx_hash)
+    assert transfer[1] == {"from": citizen.address, "to": ZERO, "value": 200}
 
 
 def test_redeem_with_consent_second_consent_uses_next_nonce(ledger, citizens):
     citizen = citizens[0]
-    ledger.award_points(ActivityAward(1, citizen.address, 500))
+    award(ledger, ActivityAward(1, citizen.address, 500))
     ledger.redeem_with_consent(ledger.sign_redemption(citizen, 100, reward_id=1))
 
     second = ledger.sign_redemption(citizen, 150, reward_id=2)
     ledger.redeem_with_consent(second)
 
     assert second.nonce == 1
-    assert ledger.points.functions.consentNonce(citizen.address).call() == 2
+    assert ledger.consent_nonce(citizen.address) == 2
     assert ledger.balance_of(citizen.address) == 250
-    assert [(r.reward_id, r.points) for r in ledger.redemptions_of(citizen.address)] == [(1, 100), (2, 150)]
+    assert [(r.reward_id, r.points) for r in redemptions(ledger, citizen.address)] == [(1, 100), (2, 150)]
 
 
 def test_redeem_with_consent_expired_reverts_consent_expired(chain, ledger, citizens):
     citizen = citizens[0]
-    ledger.award_points(ActivityAward(1, citizen.address, 500))
+    award(ledger, ActivityAward(1, citizen.address, 500))
     before = chain.now()
     consent = ledger.sign_redemption(citizen, 100, reward_id=9, deadline=before - 1)
 
@@ -655,12 +860,12 @@ def test_redeem_with_consent_expired_reverts_consent_expired(chain, ledger, citi
     assert before <= values["timestamp"] <= chain.now() + 1
     assert set(values) == {"deadline", "timestamp"}
     assert ledger.balance_of(citizen.address) == 500
-    assert ledger.points.functions.consentNonce(citizen.address).call() == 0
+    assert ledger.consent_nonce(citizen.address) == 0
 
 
 def test_redeem_with_consent_signed_by_someone_else_reverts_invalid_consent_signature(ledger, citizens):
     victim, forger = citizens[0], citizens[1]
-    ledger.award_points(ActivityAward(1, victim.address, 500))
+    award(ledger, ActivityAward(1, victim.address, 500))
     forged = dataclasses.replace(ledger.sign_redemption(forger, 100, reward_id=9), citizen=victim.address)
 
     with pytest.raises(errors.InvalidConsentSignature) as exc:
@@ -672,7 +877,7 @@ def test_redeem_with_consent_signed_by_someone_else_reverts_invalid_consent_sign
 
 def test_redeem_with_consent_replayed_reverts_invalid_consent_signature(ledger, citizens):
     citizen = citizens[0]
-    ledger.award_points(ActivityAward(1, citizen.address, 500))
+    award(ledger, ActivityAward(1, citizen.address, 500))
     consent = ledger.sign_redemption(citizen, 100, reward_id=9)
     ledger.redeem_with_consent(consent)
 
@@ -681,7 +886,7 @@ def test_redeem_with_consent_replayed_reverts_invalid_consent_signature(ledger, 
 
     assert exc.value.values == {"citizen": citizen.address}
     assert ledger.balance_of(citizen.address) == 400
-    assert len(ledger.redemptions_of(citizen.address)) == 1
+    assert len(redemptions(ledger, citizen.address)) == 1
 
 
 @pytest.mark.parametrize(
@@ -690,7 +895,7 @@ def test_redeem_with_consent_replayed_reverts_invalid_consent_signature(ledger, 
 )
 def test_redeem_with_consent_tampered_terms_revert_invalid_consent_signature(ledger, citizens, field, value):
     citizen = citizens[0]
-    ledger.award_points(ActivityAward(1, citizen.address, 500))
+    award(ledger, ActivityAward(1, citizen.address, 500))
     tampered = dataclasses.replace(ledger.sign_redemption(citizen, 100, reward_id=9), **{field: value})
 
     with pytest.raises(errors.InvalidConsentSignature) as exc:
@@ -698,69 +903,144 @@ def test_redeem_with_consent_tampered_terms_revert_invalid_consent_signature(led
 
     assert exc.value.values == {"citizen": citizen.address}
     assert ledger.balance_of(citizen.address) == 500
-    assert ledger.points.functions.consentNonce(citizen.address).call() == 0
+    assert ledger.consent_nonce(citizen.address) == 0
 
 
 def test_redeem_with_consent_more_than_balance_reverts_and_keeps_consent_usable(ledger, citizens):
     citizen = citizens[0]
-    ledger.award_points(ActivityAward(1, citizen.address, 100))
+    award(ledger, ActivityAward(1, citizen.address, 100))
     consent = ledger.sign_redemption(citizen, 150, reward_id=9)
 
     with pytest.raises(errors.InsufficientPoints) as exc:
         ledger.redeem_with_consent(consent)
 
     assert exc.value.values == {"citizen": citizen.address, "balance": 100, "needed": 150}
-    assert ledger.points.functions.consentNonce(citizen.address).call() == 0
+    assert ledger.consent_nonce(citizen.address) == 0
     # The nonce was not consumed, so the same consent works once the citizen has the points.
-    ledger.award_points(ActivityAward(2, citizen.address, 100))
+    award(ledger, ActivityAward(2, citizen.address, 100))
     ledger.redeem_with_consent(consent)
     assert ledger.balance_of(citizen.address) == 50
 
 
-def test_redeem_with_consent_works_while_paused(ledger, citizens):
+def test_redeem_with_consent_while_paused_reverts_ledger_paused(ledger, citizens):
     citizen = citizens[0]
-    ledger.award_points(ActivityAward(1, citizen.address, 100))
+    award(ledger, ActivityAward(1, citizen.address, 100))
     consent = ledger.sign_redemption(citizen, 30, reward_id=1)
     ledger.pause()
 
-    ledger.redeem_with_consent(consent)
+    with pytest.raises(errors.LedgerPaused) as exc:
+        ledger.redeem_with_consent(consent)
 
+    assert exc.value.values == {}
+    assert ledger.balance_of(citizen.address) == 100
+    assert ledger.consent_nonce(citizen.address) == 0
+    ledger.unpause()
+    ledger.redeem_with_consent(consent)
     assert ledger.balance_of(citizen.address) == 70
 
 
 # ---------------------------------------------------------------- reverseAward
 
 
-def test_reverse_award_takes_points_back_and_keeps_original_record(ledger, citizens):
+def test_reverse_award_takes_points_back_and_keeps_original_record(chain, ledger, citizens):
     citizen = citizens[0].address
     metrics = Metrics(distance_meters=3_000, steps=4_000)
-    awarded = ledger.award_points(ActivityAward(1, citizen, 400, metrics=metrics, evidence_hash=EVIDENCE))
-    ledger.award_points(ActivityAward(2, citizen, 100))
+    awarded = award(ledger, ActivityAward(1, citizen, 400, metrics=metrics, evidence_hash=EVIDENCE))
+    award(ledger, ActivityAward(2, citizen, 100))
 
     result = ledger.reverse_award(1, reason_code=3)
 
     assert ledger.balance_of(citizen) == 100
     assert ledger.total_supply() == 100
-    assert status(ledger, 1) == (True, True)
-    assert status(ledger, 2) == (True, False)
-    record = ledger.activity(1)
-    assert (record.citizen, record.points, record.metrics, record.evidence_hash) == (citizen, 400, metrics, EVIDENCE)
-    assert record.ref.tx_hash == awarded.tx_hash
-    assert record.reversal == Reversal(
+    assert ledger.is_reversed(1) is True
+    assert ledger.is_reversed(2) is False
+    recorded, reversal = ledger.activity(1)
+    assert (recorded.citizen, recorded.points, recorded.metrics) == (citizen, 400, metrics)
+    assert recorded.evidence_hash == "0x" + EVIDENCE.hex()
+    assert recorded.ref.tx_hash == awarded.tx_hash
+    (reversed_log,) = events_of(chain, ledger, "AwardReversed", result.tx_hash)
+    assert reversal == AwardReversed(
+        ref=ref_of(chain, ledger, result, log_index=reversed_log[0]),
+        activity_id=1,
+        citizen=citizen,
         points=400,
         reason_code=3,
-        ref=OnChainRef(ledger.deployment.chain_id, ledger.points.address, result.tx_hash, result.block_number, 0),
     )
-    assert ledger.activity(2).reversal is None
-    assert event_args(ledger, "AwardReversed", result.tx_hash) == [
-        {"activityId": 1, "citizen": citizen, "points": 400, "reasonCode": 3}
-    ]
+    assert ledger.activity(2)[1] is None
+
+
+def test_reverse_award_emits_transfer_to_zero_then_award_reversed(chain, ledger, citizens):
+    citizen = citizens[0].address
+    award(ledger, ActivityAward(1, citizen, 400))
+
+    result = ledger.reverse_award(1, reason_code=3)
+
+    (transfer,) = events_of(chain, ledger, "Transfer", result.tx_hash)
+    (reversed_log,) = events_of(chain, ledger, "AwardReversed", result.tx_hash)
+    assert transfer[1] == {"from": citizen, "to": ZERO, "value": 400}
+    assert reversed_log == (
+        transfer[0] + 1,
+        {"activityId": 1, "citizen": citizen, "points": 400, "reasonCode": 3},
+    )
+
+
+def test_reverse_award_of_award_inside_a_batch_takes_back_only_that_award(ledger, citizens):
+    a, b = citizens[0].address, citizens[1].address
+    award(ledger, ActivityAward(1, a, 10), ActivityAward(2, b, 20), ActivityAward(3, a, 30), ActivityAward(4, b, 40))
+
+    ledger.reverse_award(3, reason_code=4)
+
+    assert [ledger.is_reversed(i) for i in (1, 2, 3, 4)] == [False, False, True, False]
+    assert snapshot(ledger, a, b) == (70, [10, 60])
+
+
+@pytest.mark.parametrize("forgery", ["other-citizen", "more-points", "fewer-points", "wrong-proof", "wrong-batch-key"])
+def test_reverse_award_forged_award_reverts_award_not_found(chain, ledger, city, citizens, forgery):
+    victim, holder = citizens[0].address, citizens[1].address
+    result = award(ledger, ActivityAward(1, holder, 400), ActivityAward(2, victim, 100))
+    awards = awards_in(result)
+    tree = merkle.make_tree([a.leaf() for a in awards])
+    real = {"head": awards[0].head, "body": awards[0].body, "batch_key": 1, "proof": merkle.proof_for(tree, 0)}
+    forged = dict(real)
+    if forgery == "other-citizen":  # the victim holds 100: naming them must not take 400 from them
+        forged["head"] = head(victim, 400)
+    elif forgery == "more-points":
+        forged["head"] = head(holder, 900)
+    elif forgery == "fewer-points":
+        forged["head"] = head(holder, 100)
+    elif forgery == "wrong-proof":
+        forged["proof"] = [bytes.fromhex("11" * 32)]
+    else:
+        forged["batch_key"] = 2
+    reverse = points_contract(chain, ledger).functions.reverseAward
+
+    with pytest.raises(errors.AwardNotFound) as exc:
+        send_as(chain, city, reverse(forged["head"], forged["body"], forged["batch_key"], forged["proof"], 1))
+
+    assert exc.value.values == {"activity_id": 1}
+    assert snapshot(ledger, holder, victim) == (500, [400, 100])
+    assert ledger.is_reversed(1) is False
+    # The real reversal still works afterwards.
+    ledger.reverse_award(1, reason_code=1)
+    assert snapshot(ledger, holder, victim) == (100, [0, 100])
+
+
+def test_reverse_award_unknown_id_reverts_award_not_found(chain, ledger, city, citizens):
+    citizen = citizens[0].address
+    award(ledger, ActivityAward(1, citizen, 100))
+    reverse = points_contract(chain, ledger).functions.reverseAward
+
+    with pytest.raises(errors.AwardNotFound) as exc:
+        send_as(chain, city, reverse(head(citizen, 100), body(42), 42, [], 1))
+
+    assert exc.value.values == {"activity_id": 42}
+    assert ledger.balance_of(citizen) == 100
 
 
 def test_reverse_award_twice_reverts_activity_already_reversed(ledger, citizens):
     citizen = citizens[0].address
-    ledger.award_points(ActivityAward(1, citizen, 400))
-    ledger.award_points(ActivityAward(2, citizen, 400))
+    award(ledger, ActivityAward(1, citizen, 400))
+    award(ledger, ActivityAward(2, citizen, 400))
     ledger.reverse_award(1, reason_code=3)
 
     with pytest.raises(errors.ActivityAlreadyReversed) as exc:
@@ -779,35 +1059,33 @@ def test_reverse_award_unknown_id_rejected_client_side(ledger, chain):
     assert chain.w3.eth.block_number == block
 
 
-def test_reverse_award_unknown_id_reverts_activity_not_awarded(ledger, citizens):
-    citizen = citizens[0].address
-    ledger.award_points(ActivityAward(1, citizen, 100))
+def test_reverse_award_with_award_tx_reads_the_batch_from_that_transaction(ledger, citizens):
+    a, b = citizens[0].address, citizens[1].address
+    result = award(ledger, ActivityAward(1, a, 10), ActivityAward(2, b, 20))
 
-    with pytest.raises(errors.ActivityNotAwarded) as exc:
-        ledger._send(ledger.points.functions.reverseAward(42, citizen, 100, 1))
+    ledger.reverse_award(2, reason_code=1, award_tx=result.tx_hash)
 
-    assert exc.value.values == {"activity_id": 42}
-    assert ledger.balance_of(citizen) == 100
+    assert snapshot(ledger, a, b) == (10, [10, 0])
 
 
 def test_reverse_award_after_points_spent_reverts_insufficient_points(chain, ledger, citizens):
     citizen = citizens[0]
     chain.fund(citizen.address)
-    ledger.award_points(ActivityAward(1, citizen.address, 400))
+    award(ledger, ActivityAward(1, citizen.address, 400))
     ledger.redeem(citizen, 300, reward_id=1)
 
     with pytest.raises(errors.InsufficientPoints) as exc:
         ledger.reverse_award(1, reason_code=2)
 
     assert exc.value.values == {"citizen": citizen.address, "balance": 100, "needed": 400}
-    assert status(ledger, 1) == (True, False)
-    assert ledger.activity(1).reversal is None
+    assert ledger.is_reversed(1) is False
+    assert ledger.activity(1)[1] is None
     assert ledger.balance_of(citizen.address) == 100
 
 
 def test_reverse_award_works_while_paused(ledger, citizens):
     citizen = citizens[0].address
-    ledger.award_points(ActivityAward(1, citizen, 400))
+    award(ledger, ActivityAward(1, citizen, 400))
     ledger.pause()
 
     ledger.reverse_award(1, reason_code=2)
@@ -818,45 +1096,55 @@ def test_reverse_award_works_while_paused(ledger, citizens):
 # ---------------------------------------------------------------- history
 
 
+def points_delta(record):
+    if isinstance(record, AwardRecorded):
+        return record.points
+    if isinstance(record, AwardReversed | PointsRedeemed):
+        return -record.points
+    return 0
+
+
 def test_history_lists_points_records_in_chain_order_and_deltas_sum_to_balance(chain, ledger, citizens):
     citizen, other = citizens[0], citizens[1]
     chain.fund(citizen.address)
-    ledger.award_points(ActivityAward(1, citizen.address, 300))
-    ledger.award_points_batch(
-        [
-            ActivityAward(2, citizen.address, 200),
-            ActivityAward(3, other.address, 50),
-            ActivityAward(4, citizen.address, 100),
-        ]
+    award(ledger, ActivityAward(1, citizen.address, 300))
+    award(
+        ledger,
+        ActivityAward(2, citizen.address, 200),
+        ActivityAward(3, other.address, 50),
+        ActivityAward(4, citizen.address, 100),
     )
     ledger.redeem(citizen, 150, reward_id=8)
     ledger.reverse_award(2, reason_code=5)
 
     history = ledger.history(citizen.address)
 
-    assert [(e.action, e.points_delta) for e in history] == [
-        ("award", 300),
-        ("award", 200),
-        ("award", 100),
-        ("redemption", -150),
-        ("reversal", -200),
+    assert [(type(r).__name__, points_delta(r)) for r in history] == [
+        ("AwardRecorded", 300),
+        ("AwardRecorded", 200),
+        ("AwardRecorded", 100),
+        ("PointsRedeemed", -150),
+        ("AwardReversed", -200),
     ]
-    assert [e.activity_id for e in history] == [1, 2, 4, None, 2]
+    assert [getattr(r, "activity_id", None) for r in history] == [1, 2, 4, None, 2]
     assert history[3].reward_id == 8
     assert history[4].reason_code == 5
-    positions = [(e.ref.block_number, e.ref.log_index) for e in history]
+    positions = [(r.ref.block_number, r.ref.log_index) for r in history]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
-    assert sum(e.points_delta for e in history) == ledger.balance_of(citizen.address) == 250
+    assert sum(points_delta(r) for r in history) == ledger.balance_of(citizen.address) == 250
 
 
-def test_activities_of_lists_citizen_awards_with_reversals(ledger, citizens):
+def test_history_lists_only_the_citizen_awards_with_their_reversals(ledger, citizens):
     a, b = citizens[0].address, citizens[1].address
-    ledger.award_points_batch([ActivityAward(1, a, 10), ActivityAward(2, b, 20), ActivityAward(3, a, 30)])
+    award(ledger, ActivityAward(1, a, 10), ActivityAward(2, b, 20), ActivityAward(3, a, 30))
     ledger.reverse_award(3, reason_code=4)
 
-    records = ledger.activities_of(a)
+    history = ledger.history(a)
 
-    assert [(r.activity_id, r.points) for r in records] == [(1, 10), (3, 30)]
-    assert records[0].reversal is None
-    assert records[1].reversal.points == 30
-    assert records[1].reversal.reason_code == 4
+    assert [(type(r).__name__, r.activity_id, r.points) for r in history] == [
+        ("AwardRecorded", 1, 10),
+        ("AwardRecorded", 3, 30),
+        ("AwardReversed", 3, 30),
+    ]
+    assert history[2].reason_code == 4
+    assert [(r.activity_id, r.points) for r in ledger.history(b)] == [(2, 20)]

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from ledger import compiler
+from devtools import compiler
 
 
 def test_artifacts_match_the_source_hash_of_the_tree():
