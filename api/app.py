@@ -58,6 +58,7 @@ def create_app(ctx: Context, *, workers: bool = True, indexer: Indexer | None = 
         IdempotencyMiddleware,
         store_getter=lambda scope: scope["app"].state.ctx.store,
         owner_getter=lambda scope: scope["app"].state.ctx.process_id,
+        alive=lambda scope, owner: scope["app"].state.ctx.leases.alive(owner),
     )
     app.add_middleware(BodyLimit, json_limit=ctx.settings.max_body_bytes, upload_limit=ctx.settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

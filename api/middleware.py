@@ -2,7 +2,7 @@
 
 Bodies are capped before they are read (a 200 MiB request is refused at its Content-Length, or
 as soon as it streams past the cap). An Idempotency-Key replays a finished answer; a request that
-did not finish (the process died, or it answered 5xx or 202) may be run again with the same key:
+did not finish (its process died, or it answered 5xx or 202) may be run again with the same key:
 its chain work is an intent found by the same key, so running it again finds what the first run
 did instead of doing it twice.
 """
@@ -13,14 +13,13 @@ import hashlib
 import json
 import re
 import threading
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .store import IdempotencyRecord, Store, utcnow
+from .store import IdempotencyRecord, Store
 
 __all__ = ["BodyLimit", "IdempotencyMiddleware", "SecurityHeaders"]
 
@@ -29,8 +28,6 @@ _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 #: or personal data. Their answers are never kept, so the key does not apply to them: a replay
 #: would hand the secret to whoever repeats the request.
 _NOT_KEPT = re.compile(r"^/v1/(auth/.*|staff-tokens|citizens|citizens/[^/]+/card|citizens/me/key-export)/?$")
-#: An in-progress record older than this, from another process, is taken to be abandoned.
-_ABANDONED = timedelta(seconds=90)
 
 
 async def _json_error(
@@ -136,10 +133,11 @@ class IdempotencyMiddleware:
     """Idempotency-Key on every write: the same key and body answer the first finished result
     without a second effect; the same key with another body gets 409."""
 
-    def __init__(self, app: ASGIApp, store_getter: Any, owner_getter: Any) -> None:
+    def __init__(self, app: ASGIApp, store_getter: Any, owner_getter: Any, alive: Any) -> None:
         self.app = app
         self._store_getter = store_getter
         self._owner_getter = owner_getter
+        self._alive = alive
         self._running: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -195,7 +193,7 @@ class IdempotencyMiddleware:
             elif existing.status_code is not None:
                 await self._replay(send, existing.status_code, existing.response_body or "")
                 return
-            elif running_here or (existing.owner not in ("", owner) and utcnow() - existing.created_at < _ABANDONED):
+            elif running_here or (existing.owner not in ("", owner) and self._alive(scope, existing.owner)):
                 await _json_error(
                     send, 409, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress"
                 )

@@ -17,6 +17,8 @@ DbId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 ReasonCode = Annotated[int, Field(ge=0, le=65_535)]
 StaffRole = Literal["admin", "minter", "issuer", "redeemer", "pauser"]
 Finality = Literal["pending", "confirmed", "final"]
+#: 9999-12-31T23:59:59Z: times beyond it cannot be shown as dates.
+LAST_SECOND = 253_402_300_799
 
 
 class Request(BaseModel):
@@ -242,9 +244,10 @@ class EventCreate(Request):
     description: Annotated[str, StringConstraints(max_length=2_000)] = ""
     description_en: Annotated[str, StringConstraints(max_length=2_000)] | None = None
     venue: Literal["physical", "metaverse"]
-    #: ISO 8601 with a time zone (e.g. 2026-11-26T19:00:00+09:00); Unix seconds are accepted too.
-    claim_start: AwareDatetime | Annotated[int, Field(ge=0, le=2**63 - 1)]
-    claim_end: AwareDatetime | Annotated[int, Field(ge=0, le=2**63 - 1)]
+    #: ISO 8601 with a time zone (e.g. 2026-11-26T19:00:00+09:00); Unix seconds are accepted too
+    #: (up to the end of year 9999, the last instant a date can be shown).
+    claim_start: AwareDatetime | Annotated[int, Field(ge=0, le=LAST_SECOND)]
+    claim_end: AwareDatetime | Annotated[int, Field(ge=0, le=LAST_SECOND)]
     capacity: UInt32 = 0
 
 

@@ -34,7 +34,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.pool import NullPool
 
 __all__ = [
     "ActivityClaim",
@@ -479,14 +478,15 @@ class Store:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
         self.sqlite = url.startswith("sqlite")
+        # Sessions are short and none is held across chain work, so requests waiting on the
+        # chain never drain this pool.
         if self.sqlite:
-            # SQLite connections are cheap to open and a pool only adds a place to wait.
             self.engine: Engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+                url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10, max_overflow=40
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:

@@ -210,11 +210,14 @@ contract CivicBadges is
     function rebind(address from, address to, address operator) external nonReentrant {
         if (msg.sender != _points) revert RebindingNotAllowed(msg.sender);
         uint256 words = (_eventCount >> 7) + 1;
+        // The target must be fresh: checked over every word before anything moves.
+        for (uint256 w; w < words; ++w) {
+            if (_badges[to][w] != 0) revert RebindTargetHoldsBadges(to);
+        }
         uint256 held;
         for (uint256 w; w < words; ++w) {
             uint256 bits = _badges[from][w];
             if (bits == 0) continue;
-            if (_badges[to][w] != 0) revert RebindTargetHoldsBadges(to);
             _badges[to][w] = bits;
             _badges[from][w] = 0;
             for (uint256 k; k < 128; ++k) {

@@ -165,8 +165,12 @@ class Chain:
             return
         if isinstance(provider, EthereumTesterProvider):
             tester: Any = provider.ethereum_tester
-            tester.time_travel(self.block_time() + seconds)
-            tester.mine_blocks()
+            # The pending block may already be ahead of the latest (the wall clock moved on, or
+            # a snapshot was reverted): eth-tester only travels forward from it.
+            pending = int(tester.get_block_by_number("pending")["timestamp"])
+            with self.translated("moving the chain's time"):
+                tester.time_travel(max(self.block_time() + seconds, pending + 1))
+                tester.mine_blocks()
             return
         with self.translated("moving the chain's time"):
             provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]

@@ -137,6 +137,7 @@ class Ledger:
             },
         )
         self._domains: dict[str, dict[str, Any]] = {}
+        self._issuer_checked: tuple[float, bool] | None = None
 
     # ------------------------------------------------------------------ identity
 
@@ -509,7 +510,7 @@ class Ledger:
         """An EIP-712 claim voucher signed by this ledger's key (which must hold the issuer role).
         The nonce is random (256 bits) unless given, so vouchers cannot be guessed."""
         attendee = checksum(attendee, "attendee")
-        if not self.has_role(Role.ISSUER, self.address):
+        if not self._may_issue():
             raise AccessDenied(f"{self.address} lacks the issuer role: its vouchers would be refused")
         deadline = deadline if deadline is not None else self.chain_time() + 600
         nonce = nonce if nonce is not None else secrets.randbits(256)
@@ -525,6 +526,14 @@ class Ledger:
         signable = encode_typed_data(self._domain("badges"), types, message)
         signature = bytes(self._sender.account.sign_message(signable).signature)
         return SignedVoucher(event_id, attendee, nonce, deadline, signature, self.address)
+
+    def _may_issue(self) -> bool:
+        """Whether this key holds the issuer role, asked at most once a minute (every voucher
+        needs it; a role revoked in between makes the claim fail on-chain all the same)."""
+        now = time.monotonic()
+        if self._issuer_checked is None or now - self._issuer_checked[0] > 60:
+            self._issuer_checked = (now, self.has_role(Role.ISSUER, self.address))
+        return self._issuer_checked[1]
 
     def claim_badge(self, voucher: SignedVoucher, *, intent: str | None = None) -> TxResult:
         """Submits a voucher; the badge goes to ``voucher.attendee`` whoever relays it."""
@@ -654,12 +663,11 @@ class Ledger:
     def history(self, citizen: str) -> list[ChainRecord]:
         """Every record that changed ``citizen``'s points or badges, oldest first, following the
         citizen across re-bindings (records of every address the record lived at)."""
+        from .verification import rebinding_chain
+
         citizen = checksum(citizen, "citizen")
         records = self._scan(self.deployment.block_number, self.head())
-        addresses = {citizen}
-        for record in records:
-            if isinstance(record, CitizenRebound) and record.new in addresses:
-                addresses.add(record.old)
+        addresses = set(rebinding_chain(citizen, records))
         return [r for r in records if _concerns(r, addresses)]
 
     def activity(self, activity_id: int) -> tuple[AwardRecorded, AwardReversed | None] | None:

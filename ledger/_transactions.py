@@ -48,11 +48,14 @@ class TransactionSender:
 
     Nonces come from a counter kept here under a lock, started once from the larger of the
     node's pending count and the outbox's highest nonce, so concurrent callers never share a
-    nonce and no request reads the node's count. Before spending the city's gas a transaction is
-    checked: on a real node by ``eth_estimateGas`` (which also gives the limit), on eth-tester by
-    one ``eth_call`` and a fixed budget, because eth-tester's estimate re-executes it a dozen
-    times. Bulk work (:meth:`submit_many`) checks only the first transaction of a run and sends
-    the rest at consecutive nonces without waiting for each receipt.
+    nonce and no request reads the node's count. The gas limit comes, by ``gas_strategy``: from the
+    node's ``eth_estimateGas`` ("estimate", the default on a node: it also refuses a transaction
+    that would revert before any gas is spent); from the caller's budget after one ``eth_call``
+    ("preflight"); or from the budget alone ("budget", the default on the embedded chain, whose
+    estimate re-executes a transaction a dozen times and whose gas costs nothing: a transaction
+    that reverts is mined with status 0 and its error decoded by replaying it). Bulk work
+    (:meth:`submit_many`) checks only the first transaction of a run and sends the rest at
+    consecutive nonces without waiting for each receipt.
     """
 
     def __init__(
@@ -69,7 +72,7 @@ class TransactionSender:
         self.chain = chain
         self.account = account
         self.outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
-        self._strategy = gas_strategy or ("preflight" if chain.embedded else "estimate")
+        self._strategy = gas_strategy or ("budget" if chain.embedded else "estimate")
         self._timeout = receipt_timeout
         self._poll = receipt_poll
         self._replace_after = replace_after
@@ -146,7 +149,8 @@ class TransactionSender:
         with self.chain.translated("checking the transaction"):
             if self._strategy == "estimate":
                 return min(int(self._w3.eth.estimate_gas(tx) * 1.25) + 10_000, self._block_gas_limit)
-            self._w3.eth.call(tx)
+            if self._strategy == "preflight":
+                self._w3.eth.call(tx)
         return min(budget, self._block_gas_limit - 1)
 
     def _fees(self) -> dict[str, int]:

@@ -47,9 +47,10 @@ class LedgerSettings(BaseSettings):
     #: Where `deploy` writes the deployment record and later commands read it (default: beside
     #: the embedded chain, or var/deployment.json for a node).
     deployment_path: Path | None = None
-    #: "estimate" asks the node (fast on real nodes); "preflight" runs one eth_call and sends a
-    #: fixed gas budget (on eth-tester an estimate costs a dozen executions). Default by backend.
-    gas_strategy: Literal["estimate", "preflight"] | None = None
+    #: "estimate" asks the node (the default on a node); "preflight" runs one eth_call and sends
+    #: a fixed gas budget; "budget" sends the budget unchecked (the default on the embedded chain,
+    #: where an estimate costs a dozen executions). See ledger._transactions.
+    gas_strategy: Literal["estimate", "preflight", "budget"] | None = None
     #: Blocks that must follow a record before it is reported final (0 on the embedded chain,
     #: whose single node cannot reorganise; raise it on a public chain).
     confirmations: int = 0

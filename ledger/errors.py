@@ -43,6 +43,8 @@ __all__ = [
     "EventFull",
     "InsufficientPoints",
     "InvalidAnchor",
+    "InvalidArrayLength",
+    "InvalidReceiver",
     "InvalidAttendee",
     "InvalidCitizen",
     "InvalidClaimWindow",
@@ -57,9 +59,11 @@ __all__ = [
     "LedgerPaused",
     "MalformedAward",
     "NoBadge",
+    "NotPaused",
     "NotAuthorized",
     "PointsNonTransferable",
     "RebindTargetHoldsBadges",
+    "RebindingNotAllowed",
     "ReentrantCall",
     "RevertDecoder",
     "TransactionFailed",
@@ -262,7 +266,23 @@ class InvalidAttendee(ContractRevert):
 
 
 class RebindTargetHoldsBadges(ContractRevert):
-    """The re-binding's target already holds badges."""
+    """The re-binding's target already holds (or held) badges."""
+
+
+class RebindingNotAllowed(ContractRevert):
+    """Only the points contract moves badges, inside a citizen's re-binding."""
+
+
+class InvalidReceiver(ContractRevert, solidity=("InvalidReceiver", "ERC1155InvalidReceiver")):
+    """The attendee is a contract that does not accept ERC-1155 tokens."""
+
+
+class InvalidArrayLength(ContractRevert, solidity=("InvalidArrayLength", "ERC1155InvalidArrayLength")):
+    """The accounts and ids given are not of the same length."""
+
+
+class NotPaused(ContractRevert, solidity=("NotPaused", "ExpectedPause")):
+    """The contract is not paused."""
 
 
 # Anchors

@@ -37,6 +37,7 @@ __all__ = [
     "RecordVerification",
     "StatementLine",
     "citizen_statement",
+    "rebinding_chain",
     "role_holders",
     "verify_record",
 ]
@@ -100,8 +101,9 @@ class CitizenStatement:
         return self.balance is not None and self.balance == self.rebuilt_balance
 
 
-def _addresses(address: str, records: Sequence[ChainRecord]) -> list[str]:
-    """``address`` and every address re-bound to it, directly or through others."""
+def rebinding_chain(address: str, records: Sequence[ChainRecord]) -> list[str]:
+    """``address`` and every address re-bound to it, directly or through others (any order of
+    records, any number of re-bindings)."""
     found = [address]
     changed = True
     while changed:
@@ -127,7 +129,7 @@ def citizen_statement(
     (``balance`` and ``badges_on_chain`` as read at ``as_of_block``; None when they could not
     be read)."""
     ordered = sorted(records, key=lambda r: (r.ref.block_number, r.ref.log_index))
-    addresses = _addresses(address, ordered)
+    addresses = rebinding_chain(address, ordered)
     mine = set(addresses)
     lines: list[StatementLine] = []
     held: dict[int, OnChainRef] = {}

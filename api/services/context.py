@@ -61,6 +61,10 @@ class Leases:
             session.execute(delete(Lease).where(Lease.name == name, Lease.holder == self.holder))
             session.commit()
 
+    def alive(self, process_id: str) -> bool:
+        """Whether the process ``process_id`` still renews its liveness lease."""
+        return self.holder_of(f"process:{process_id}") == process_id
+
     def holder_of(self, name: str) -> str | None:
         with self.store.session() as session:
             lease = session.scalar(select(Lease).where(Lease.name == name, Lease.expires_at > utcnow()))
@@ -73,14 +77,18 @@ class Context:
     store: Store
     ledger: Ledger
     cipher: Cipher
-    rules: ClaimRules = field(default_factory=ClaimRules)
+    #: The city's published rules, when not those the settings give (speed, age limit).
+    custom_rules: ClaimRules | None = None
     #: This process's identity in leases and idempotency records.
     process_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    #: Set when this process finishes an intent: waiters in this process wake at once.
+    #: Notified when this process finishes an intent: waiters in this process wake at once and
+    #: look in ``finished_ids`` before asking the database.
     finished: threading.Condition = field(default_factory=threading.Condition)
+    finished_ids: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.leases = Leases(self.store, self.process_id)
+        self.rules: ClaimRules = self.custom_rules or ClaimRules.from_settings(self.settings)
 
     @property
     def writer_lease(self) -> str:

@@ -122,6 +122,8 @@ def outcome(ctx: Context, intent_id: str, timeout: float | None = None) -> dict[
     """Waits for the intent; its result, or the error it failed with, or :class:`StillRunning`."""
     deadline = time.monotonic() + (ctx.settings.intent_wait_seconds if timeout is None else timeout)
     while True:
+        with ctx.finished:
+            ctx.finished_ids.discard(intent_id)
         with ctx.store.session() as session:
             row = session.get(Intent, intent_id)
             if row is None:
@@ -139,8 +141,10 @@ def outcome(ctx: Context, intent_id: str, timeout: float | None = None) -> dict[
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise StillRunning(intent_id, status.value)
+        # Woken at once when this process's writer finishes it; another process's writer is
+        # seen by asking the database again every half second.
         with ctx.finished:
-            ctx.finished.wait(min(remaining, 0.05))
+            ctx.finished.wait_for(lambda: intent_id in ctx.finished_ids, timeout=min(remaining, 0.5))
 
 
 def read(ctx: Context, intent_id: str) -> Intent:
@@ -178,6 +182,9 @@ def _finish(ctx: Context, intent_id: str, **values: Any) -> None:
         session.execute(update(Intent).where(Intent.id == intent_id).values(updated_at=utcnow(), **values))
         session.commit()
     with ctx.finished:
+        ctx.finished_ids.add(intent_id)
+        if len(ctx.finished_ids) > 10_000:
+            ctx.finished_ids.clear()
         ctx.finished.notify_all()
 
 
@@ -230,13 +237,16 @@ class ChainWriter:
             ChainWriter._instances.remove(self)
         if self.leader:
             self.ctx.leases.release(self.ctx.writer_lease)
+        self.ctx.leases.release(f"process:{self.ctx.process_id}")
 
     # ------------------------------------------------------------------ the lease
 
     def _heartbeat(self) -> None:
         interval = max(0.2, self.ctx.leases.ttl / 5)
+        liveness = f"process:{self.ctx.process_id}"
         while not self._stop.is_set():
             try:
+                self.ctx.leases.hold(liveness)
                 held = self.ctx.leases.hold(self.ctx.writer_lease)
             except Exception:  # the database is away for a moment: try again
                 log.exception("could not renew the writer lease")

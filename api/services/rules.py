@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from ledger import Metrics
 
+from ..settings import ApiSettings
+
 __all__ = ["ClaimRules", "Outing", "Plausibility", "PointsRules"]
 
 
@@ -90,3 +92,12 @@ class Plausibility:
 class ClaimRules:
     points: PointsRules = field(default_factory=PointsRules)
     plausibility: Plausibility = field(default_factory=Plausibility)
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings) -> ClaimRules:
+        """The rules with the city's configured speed and age limits."""
+        return cls(
+            plausibility=Plausibility(
+                max_speed_kmh=settings.max_speed_kmh, max_age=timedelta(days=settings.max_claim_age_days)
+            )
+        )

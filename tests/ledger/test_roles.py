@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 from web3.logs import DISCARD
 
-from ledger import ActivityAward, Ledger, Role, Venue, errors
+from ledger import ActivityAward, BadgeIssued, Ledger, PointsRedeemed, Role, RoleChanged, Venue, errors
+from ledger.records import ROLE_CONTRACTS
+from tests.conftest import contract
 
 
 @pytest.fixture
@@ -17,24 +20,53 @@ def stranger(chain):
 @pytest.fixture
 def as_stranger(chain, ledger, stranger):
     """A second Ledger bound to the same deployment, signing with ``stranger``."""
-    return Ledger(chain.w3, ledger.deployment, stranger)
+    return Ledger(chain.chain, ledger.deployment, stranger)
 
 
 def denied(account, role):
     return {"account": account.address, "needed_role": role.role_id.hex()}
 
 
+def clock(chain):
+    """The chain's time as the next transaction will see it. A transaction is sent first: after a
+    snapshot revert the latest block can be older than the node's clock."""
+    chain.fund(chain.funder.address, 0)
+    return chain.now()
+
+
 def open_event(chain, ledger):
-    now = chain.now()
-    event_id, _ = ledger.create_event(Venue.PHYSICAL, now - 60, now + 86_400, 0, "ipfs://event")
+    now = clock(chain)
+    event_id, _ = ledger.create_event(Venue.PHYSICAL, now - 60, now + 86_400, 0)
     return event_id
 
 
-def role_logs(contract, event):
+def role_logs(chain, ledger, name, event):
+    """``(role, account, sender)`` of every ``event`` of contract ``name``, read with plain web3."""
+    logs = getattr(contract(chain, ledger, name).events, event)().get_logs(from_block=0)
+    return [(bytes(log["args"]["role"]), log["args"]["account"], log["args"]["sender"]) for log in logs]
+
+
+def role_changes(results):
     return [
-        (bytes(log["args"]["role"]), log["args"]["account"], log["args"]["sender"])
-        for log in getattr(contract.events, event)().get_logs(from_block=0)
+        (r.contract_name, r.role, r.account, r.granted, r.by)
+        for result in results
+        for r in result.records
+        if isinstance(r, RoleChanged)
     ]
+
+
+def test_role_contracts_name_where_each_role_is_granted():
+    assert {role: role.contracts for role in Role} == {
+        Role.ADMIN: ("points", "badges", "anchors"),
+        Role.MINTER: ("points",),
+        Role.ISSUER: ("badges",),
+        Role.REDEEMER: ("points",),
+        Role.PAUSER: ("points", "badges"),
+        Role.ANCHOR: ("anchors",),
+    }
+    assert ROLE_CONTRACTS[Role.PAUSER] == Role.PAUSER.contracts
+    assert Role.ADMIN.role_id == b"\0" * 32
+    assert Role.ANCHOR.role_id == keccak(text="ANCHOR_ROLE")
 
 
 # ---------------------------------------------------------------- deployment
@@ -45,10 +77,18 @@ def test_deploy_gives_city_every_role_and_operators_the_operating_roles(chain, c
     assert not any(ledger.has_role(role, stranger.address) for role in Role)
 
     operator = chain.new_account()
-    with_operator = Ledger.deploy(chain.w3, city, operators=[operator.address])
+    with_operator = Ledger.deploy(chain.chain, city, operators=[operator.address])
 
     held = {role: with_operator.has_role(role, operator.address) for role in Role}
-    assert held == {Role.ADMIN: False, Role.MINTER: True, Role.ISSUER: True, Role.REDEEMER: True, Role.PAUSER: True}
+    assert held == {
+        Role.ADMIN: False,
+        Role.MINTER: True,
+        Role.ISSUER: True,
+        Role.REDEEMER: True,
+        Role.PAUSER: True,
+        Role.ANCHOR: True,
+    }
+    assert all(with_operator.has_role(role, city.address) for role in Role)
 
 
 # ---------------------------------------------------------------- actions without the role
@@ -56,25 +96,18 @@ def test_deploy_gives_city_every_role_and_operators_the_operating_roles(chain, c
 
 def test_award_points_without_minter_role_reverts_not_authorized(ledger, as_stranger, stranger, citizens):
     with pytest.raises(errors.NotAuthorized) as exc:
-        as_stranger.award_points(ActivityAward(1, citizens[0].address, 10))
-
-    assert exc.value.values == denied(stranger, Role.MINTER)
-    assert ledger.balance_of(citizens[0].address) == 0
-
-
-def test_award_points_batch_without_minter_role_reverts_not_authorized(ledger, as_stranger, stranger, citizens):
-    with pytest.raises(errors.NotAuthorized) as exc:
-        as_stranger.award_points_batch([ActivityAward(1, citizens[0].address, 10)])
+        as_stranger.award_points([ActivityAward(1, citizens[0].address, 10), ActivityAward(2, citizens[1].address, 10)])
 
     assert exc.value.values == denied(stranger, Role.MINTER)
     assert ledger.total_supply() == 0
+    assert ledger.last_activity_id() == 0
 
 
 def test_create_event_without_issuer_role_reverts_not_authorized(chain, ledger, as_stranger, stranger):
-    now = chain.now()
+    now = clock(chain)
 
     with pytest.raises(errors.NotAuthorized) as exc:
-        as_stranger.create_event(Venue.PHYSICAL, now, now + 100, 0, "ipfs://x")
+        as_stranger.create_event(Venue.PHYSICAL, now, now + 100, 0)
 
     assert exc.value.values == denied(stranger, Role.ISSUER)
     assert ledger.event_count() == 0
@@ -111,9 +144,23 @@ def test_revoke_badge_without_issuer_role_reverts_not_authorized(chain, ledger, 
     assert ledger.has_badge(event_id, citizens[0].address) is True
 
 
+def test_reissue_badge_without_issuer_role_reverts_not_authorized(chain, ledger, as_stranger, stranger, citizens):
+    attendee = citizens[0].address
+    event_id = open_event(chain, ledger)
+    ledger.issue_badge(event_id, attendee)
+    ledger.revoke_badge(event_id, attendee, reason_code=1)
+
+    with pytest.raises(errors.NotAuthorized) as exc:
+        as_stranger.reissue_badge(event_id, attendee, reason_code=1)
+
+    assert exc.value.values == denied(stranger, Role.ISSUER)
+    assert ledger.is_badge_revoked(event_id, attendee) is True
+    assert ledger.has_badge(event_id, attendee) is False
+
+
 def test_redeem_with_consent_without_redeemer_role_reverts_not_authorized(ledger, as_stranger, stranger, citizens):
     citizen = citizens[0]
-    ledger.award_points(ActivityAward(1, citizen.address, 100))
+    ledger.award_points([ActivityAward(1, citizen.address, 100)])
     consent = ledger.sign_redemption(citizen, 40, reward_id=1)
 
     with pytest.raises(errors.NotAuthorized) as exc:
@@ -121,7 +168,7 @@ def test_redeem_with_consent_without_redeemer_role_reverts_not_authorized(ledger
 
     assert exc.value.values == denied(stranger, Role.REDEEMER)
     assert ledger.balance_of(citizen.address) == 100
-    assert ledger.points.functions.consentNonce(citizen.address).call() == 0
+    assert ledger.consent_nonce(citizen.address) == 0
 
 
 def test_pause_without_pauser_role_reverts_not_authorized(ledger, as_stranger, stranger):
@@ -130,10 +177,10 @@ def test_pause_without_pauser_role_reverts_not_authorized(ledger, as_stranger, s
 
     assert exc.value.values == denied(stranger, Role.PAUSER)
     with pytest.raises(errors.NotAuthorized) as exc:
-        as_stranger._send(as_stranger.badges.functions.pause())
+        as_stranger.set_paused("badges", True)
     assert exc.value.values == denied(stranger, Role.PAUSER)
     assert ledger.is_paused() is False
-    assert ledger.badges.functions.paused().call() is False
+    assert ledger.is_paused_contract("badges") is False
 
 
 def test_unpause_without_pauser_role_reverts_not_authorized(ledger, as_stranger, stranger):
@@ -144,10 +191,10 @@ def test_unpause_without_pauser_role_reverts_not_authorized(ledger, as_stranger,
 
     assert exc.value.values == denied(stranger, Role.PAUSER)
     with pytest.raises(errors.NotAuthorized) as exc:
-        as_stranger._send(as_stranger.badges.functions.unpause())
+        as_stranger.set_paused("badges", False)
     assert exc.value.values == denied(stranger, Role.PAUSER)
-    assert ledger.is_paused() is True
-    assert ledger.badges.functions.paused().call() is True
+    assert ledger.is_paused_contract("points") is True
+    assert ledger.is_paused_contract("badges") is True
 
 
 def test_set_limits_without_admin_role_reverts_not_authorized(ledger, as_stranger, stranger):
@@ -159,22 +206,44 @@ def test_set_limits_without_admin_role_reverts_not_authorized(ledger, as_strange
 
 
 def test_reverse_award_without_admin_role_reverts_not_authorized(ledger, as_stranger, stranger, citizens):
-    ledger.award_points(ActivityAward(1, citizens[0].address, 100))
+    ledger.award_points([ActivityAward(1, citizens[0].address, 100)])
 
     with pytest.raises(errors.NotAuthorized) as exc:
         as_stranger.reverse_award(1, reason_code=1)
 
     assert exc.value.values == denied(stranger, Role.ADMIN)
     assert ledger.balance_of(citizens[0].address) == 100
-    assert ledger.activity(1).reversal is None
+    assert ledger.is_reversed(1) is False
+    assert ledger.activity(1)[1] is None
 
 
-def test_set_activity_kind_without_admin_role_reverts_not_authorized(ledger, as_stranger, stranger):
+def test_set_activity_kind_without_admin_role_reverts_not_authorized(chain, ledger, as_stranger, stranger):
     with pytest.raises(errors.NotAuthorized) as exc:
         as_stranger.set_activity_kind(4, True, "cycling")
 
     assert exc.value.values == denied(stranger, Role.ADMIN)
-    assert ledger.points.functions.isActivityKindEnabled(4).call() is False
+    assert contract(chain, ledger, "points").functions.isActivityKindEnabled(4).call() is False
+
+
+def test_set_badge_metadata_without_admin_role_reverts_not_authorized(ledger, as_stranger, stranger):
+    before = ledger.badge_collection()
+
+    with pytest.raises(errors.NotAuthorized) as exc:
+        as_stranger.set_badge_metadata("https://evil.example/{id}", "https://evil.example/c.json")
+
+    assert exc.value.values == denied(stranger, Role.ADMIN)
+    assert ledger.badge_collection() == before
+
+
+def test_anchor_records_without_anchor_role_reverts_not_authorized(chain, ledger, as_stranger, stranger):
+    root = keccak(text="period-1")
+    now = clock(chain)
+
+    with pytest.raises(errors.NotAuthorized) as exc:
+        as_stranger.anchor_records(root, now - 3_600, now, 10)
+
+    assert exc.value.values == denied(stranger, Role.ANCHOR)
+    assert ledger.anchored_at(root) is None
 
 
 @pytest.mark.parametrize("role", list(Role), ids=[r.value for r in Role])
@@ -210,45 +279,47 @@ def test_grant_role_minter_lets_account_award_and_revoke_role_stops_it(ledger, a
     ledger.grant_role(Role.MINTER, stranger.address)
 
     assert ledger.has_role(Role.MINTER, stranger.address) is True
-    as_stranger.award_points(ActivityAward(1, citizen, 10))
+    as_stranger.award_points([ActivityAward(1, citizen, 10)])
     assert ledger.balance_of(citizen) == 10
 
     ledger.revoke_role(Role.MINTER, stranger.address)
 
     assert ledger.has_role(Role.MINTER, stranger.address) is False
     with pytest.raises(errors.NotAuthorized) as exc:
-        as_stranger.award_points(ActivityAward(2, citizen, 10))
+        as_stranger.award_points([ActivityAward(2, citizen, 10)])
     assert exc.value.values == denied(stranger, Role.MINTER)
     assert ledger.balance_of(citizen) == 10
 
 
 def test_grant_role_minter_grants_nothing_else(chain, ledger, as_stranger, stranger):
     ledger.grant_role(Role.MINTER, stranger.address)
-    now = chain.now()
+    now = clock(chain)
 
     with pytest.raises(errors.NotAuthorized) as exc:
-        as_stranger.create_event(Venue.PHYSICAL, now, now + 100, 0, "ipfs://x")
+        as_stranger.create_event(Venue.PHYSICAL, now, now + 100, 0)
 
     assert exc.value.values == denied(stranger, Role.ISSUER)
     assert [r for r in Role if ledger.has_role(r, stranger.address)] == [Role.MINTER]
 
 
-def test_grant_role_issuer_lets_account_create_issue_and_revoke(chain, ledger, as_stranger, stranger, citizens):
+def test_grant_role_issuer_lets_account_create_issue_revoke_and_reissue(chain, ledger, as_stranger, stranger, citizens):
     attendee = citizens[0].address
 
     ledger.grant_role(Role.ISSUER, stranger.address)
 
-    now = chain.now()
-    event_id, _ = as_stranger.create_event(Venue.METAVERSE, now - 10, now + 1_000, 0, "ipfs://x")
+    now = clock(chain)
+    event_id, _ = as_stranger.create_event(Venue.METAVERSE, now - 10, now + 1_000, 0)
     as_stranger.issue_badge(event_id, attendee)
     assert ledger.has_badge(event_id, attendee) is True
     as_stranger.revoke_badge(event_id, attendee, reason_code=1)
     assert ledger.has_badge(event_id, attendee) is False
+    as_stranger.reissue_badge(event_id, attendee, reason_code=2)
+    assert ledger.has_badge(event_id, attendee) is True
 
     ledger.revoke_role(Role.ISSUER, stranger.address)
 
     with pytest.raises(errors.NotAuthorized) as exc:
-        as_stranger.issue_badge(event_id, attendee)
+        as_stranger.issue_badge(event_id, citizens[1].address)
     assert exc.value.values == denied(stranger, Role.ISSUER)
 
 
@@ -260,10 +331,13 @@ def test_claim_badge_voucher_from_second_issuer_records_that_issuer(chain, ledge
 
     result = ledger.claim_badge(voucher)  # relayed by the city, signed by the second issuer
 
+    badges = contract(chain, ledger, "badges")
     receipt = chain.w3.eth.get_transaction_receipt(result.tx_hash)
-    (claimed,) = ledger.badges.events.BadgeClaimed().process_receipt(receipt, errors=DISCARD)
+    (claimed,) = badges.events.BadgeClaimed().process_receipt(receipt, errors=DISCARD)
     assert claimed["args"]["issuer"] == stranger.address
-    assert ledger.badges.functions.isVoucherNonceUsed(stranger.address, 1).call() is True
+    (issued,) = [r for r in result.records if isinstance(r, BadgeIssued)]
+    assert (issued.attendee, issued.voucher_issuer, issued.operator) == (attendee, stranger.address, ledger.address)
+    assert badges.functions.isVoucherNonceUsed(stranger.address, 1).call() is True
     assert ledger.has_badge(event_id, attendee) is True
 
 
@@ -283,13 +357,13 @@ def test_revoke_role_issuer_invalidates_outstanding_vouchers(chain, ledger, as_s
 
 def test_grant_role_redeemer_lets_account_relay_consent(ledger, as_stranger, stranger, citizens):
     citizen = citizens[0]
-    ledger.award_points(ActivityAward(1, citizen.address, 100))
+    ledger.award_points([ActivityAward(1, citizen.address, 100)])
 
     ledger.grant_role(Role.REDEEMER, stranger.address)
-    as_stranger.redeem_with_consent(ledger.sign_redemption(citizen, 40, reward_id=1))
+    result = as_stranger.redeem_with_consent(ledger.sign_redemption(citizen, 40, reward_id=1))
 
     assert ledger.balance_of(citizen.address) == 60
-    (redemption,) = ledger.redemptions_of(citizen.address)
+    (redemption,) = [r for r in result.records if isinstance(r, PointsRedeemed)]
     assert redemption.relayer == stranger.address
     ledger.revoke_role(Role.REDEEMER, stranger.address)
     with pytest.raises(errors.NotAuthorized) as exc:
@@ -302,8 +376,8 @@ def test_grant_role_pauser_lets_account_pause_both_contracts(ledger, as_stranger
 
     as_stranger.pause()
 
-    assert ledger.is_paused() is True
-    assert ledger.badges.functions.paused().call() is True
+    assert ledger.is_paused_contract("points") is True
+    assert ledger.is_paused_contract("badges") is True
     as_stranger.unpause()
     assert ledger.is_paused() is False
     ledger.revoke_role(Role.PAUSER, stranger.address)
@@ -312,7 +386,22 @@ def test_grant_role_pauser_lets_account_pause_both_contracts(ledger, as_stranger
     assert exc.value.values == denied(stranger, Role.PAUSER)
 
 
-def test_grant_role_admin_lets_account_administer_both_contracts(ledger, as_stranger, stranger, citizens):
+def test_grant_role_anchor_lets_account_anchor_and_revoke_role_stops_it(chain, ledger, as_stranger, stranger):
+    now = clock(chain)
+    first, second = keccak(text="period-1"), keccak(text="period-2")
+
+    ledger.grant_role(Role.ANCHOR, stranger.address)
+    as_stranger.anchor_records(first, now - 3_600, now, 10)
+
+    assert ledger.anchored_at(first) is not None
+    ledger.revoke_role(Role.ANCHOR, stranger.address)
+    with pytest.raises(errors.NotAuthorized) as exc:
+        as_stranger.anchor_records(second, now - 3_600, now, 10)
+    assert exc.value.values == denied(stranger, Role.ANCHOR)
+    assert ledger.anchored_at(second) is None
+
+
+def test_grant_role_admin_lets_account_administer_every_contract(chain, ledger, as_stranger, stranger, citizens):
     other = citizens[0].address
 
     ledger.grant_role(Role.ADMIN, stranger.address)
@@ -321,9 +410,11 @@ def test_grant_role_admin_lets_account_administer_both_contracts(ledger, as_stra
     as_stranger.set_limits(10, 20)
     assert ledger.limits() == (10, 20)
     as_stranger.set_activity_kind(4, True, "cycling")
-    assert ledger.points.functions.isActivityKindEnabled(4).call() is True
+    assert contract(chain, ledger, "points").functions.isActivityKindEnabled(4).call() is True
     as_stranger.grant_role(Role.ISSUER, other)  # badges-side role: needs admin on the badge contract
     assert ledger.has_role(Role.ISSUER, other) is True
+    as_stranger.grant_role(Role.ANCHOR, other)  # anchors-side role: needs admin on the anchor contract
+    assert ledger.has_role(Role.ANCHOR, other) is True
 
     ledger.revoke_role(Role.ADMIN, stranger.address)
 
@@ -333,44 +424,56 @@ def test_grant_role_admin_lets_account_administer_both_contracts(ledger, as_stra
     assert exc.value.values == denied(stranger, Role.ADMIN)
 
 
-def test_has_role_admin_needs_the_role_on_both_contracts(ledger, stranger):
-    ledger._send(ledger.points.functions.grantRole(Role.ADMIN.role_id, stranger.address))
+@pytest.mark.parametrize("missing", ["points", "badges", "anchors"])
+def test_has_role_admin_needs_the_role_on_every_contract(chain, ledger, stranger, missing):
+    for name in ROLE_CONTRACTS[Role.ADMIN]:
+        if name != missing:
+            ledger.set_role(name, Role.ADMIN, stranger.address, True)
 
-    assert ledger.points.functions.hasRole(Role.ADMIN.role_id, stranger.address).call() is True
+    for name in ROLE_CONTRACTS[Role.ADMIN]:
+        held = contract(chain, ledger, name).functions.hasRole(Role.ADMIN.role_id, stranger.address).call()
+        assert held is (name != missing)
     assert ledger.has_role(Role.ADMIN, stranger.address) is False
 
 
-def test_grant_role_emits_role_granted_on_each_contract_of_the_role(ledger, city, stranger):
-    before_points = role_logs(ledger.points, "RoleGranted")
-    before_badges = role_logs(ledger.badges, "RoleGranted")
+def test_grant_role_emits_role_granted_on_each_contract_of_the_role(chain, ledger, city, stranger):
+    before = {name: role_logs(chain, ledger, name, "RoleGranted") for name in ("points", "badges", "anchors")}
 
-    ledger.grant_role(Role.MINTER, stranger.address)
-    ledger.grant_role(Role.PAUSER, stranger.address)
+    results = ledger.grant_role(Role.MINTER, stranger.address) + ledger.grant_role(Role.PAUSER, stranger.address)
 
-    new_points = role_logs(ledger.points, "RoleGranted")[len(before_points) :]
-    new_badges = role_logs(ledger.badges, "RoleGranted")[len(before_badges) :]
-    assert new_points == [
-        (Role.MINTER.role_id, stranger.address, city.address),
-        (Role.PAUSER.role_id, stranger.address, city.address),
+    assert role_changes(results) == [
+        ("points", Role.MINTER, stranger.address, True, city.address),
+        ("points", Role.PAUSER, stranger.address, True, city.address),
+        ("badges", Role.PAUSER, stranger.address, True, city.address),
     ]
-    assert new_badges == [(Role.PAUSER.role_id, stranger.address, city.address)]
+    new = {name: role_logs(chain, ledger, name, "RoleGranted")[len(before[name]) :] for name in before}
+    assert new == {
+        "points": [
+            (Role.MINTER.role_id, stranger.address, city.address),
+            (Role.PAUSER.role_id, stranger.address, city.address),
+        ],
+        "badges": [(Role.PAUSER.role_id, stranger.address, city.address)],
+        "anchors": [],
+    }
 
 
-def test_grant_role_already_held_emits_nothing(ledger, city):
-    before = role_logs(ledger.points, "RoleGranted")
+def test_grant_role_already_held_emits_nothing(chain, ledger, city):
+    before = role_logs(chain, ledger, "points", "RoleGranted")
 
-    ledger.grant_role(Role.MINTER, city.address)
+    results = ledger.grant_role(Role.MINTER, city.address)
 
-    assert role_logs(ledger.points, "RoleGranted") == before
+    assert role_changes(results) == []
+    assert role_logs(chain, ledger, "points", "RoleGranted") == before
     assert ledger.has_role(Role.MINTER, city.address) is True
 
 
-def test_revoke_role_emits_role_revoked(ledger, city, stranger):
+def test_revoke_role_emits_role_revoked(chain, ledger, city, stranger):
     ledger.grant_role(Role.ISSUER, stranger.address)
-    assert role_logs(ledger.badges, "RoleRevoked") == []
+    assert role_logs(chain, ledger, "badges", "RoleRevoked") == []
 
-    ledger.revoke_role(Role.ISSUER, stranger.address)
+    results = ledger.revoke_role(Role.ISSUER, stranger.address)
 
-    assert role_logs(ledger.badges, "RoleRevoked") == [(Role.ISSUER.role_id, stranger.address, city.address)]
-    assert role_logs(ledger.points, "RoleRevoked") == []
+    assert role_changes(results) == [("badges", Role.ISSUER, stranger.address, False, city.address)]
+    assert role_logs(chain, ledger, "badges", "RoleRevoked") == [(Role.ISSUER.role_id, stranger.address, city.address)]
+    assert role_logs(chain, ledger, "points", "RoleRevoked") == []
     assert ledger.has_role(Role.ISSUER, stranger.address) is False

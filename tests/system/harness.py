@@ -96,15 +96,13 @@ class Service:
         """What happens before the first start: the demo seed on the embedded chain (as
         scripts/run does), or deploy and a staff token on a node (as the README says)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if self.node is None:
-            if self.demo:
-                seeded = self.run("demo", "--if-empty", timeout=300)
-                assert seeded.returncode == 0, seeded.stderr[-3000:]
-                self.admin_token = json.loads((self.directory / "demo-tokens.json").read_text())["admin"]
-                return
-        else:
-            deployed = self.run("deploy")
-            assert deployed.returncode == 0, deployed.stderr[-3000:]
+        if self.node is None and self.demo:
+            seeded = self.run("demo", "--if-empty", timeout=300)
+            assert seeded.returncode == 0, seeded.stderr[-3000:]
+            self.admin_token = json.loads((self.directory / "demo-tokens.json").read_text())["admin"]
+            return
+        deployed = self.run("deploy")
+        assert deployed.returncode == 0, deployed.stderr[-3000:]
         token = self.run("staff-token", "--role", "admin", "--label", "system test")
         assert token.returncode == 0, token.stderr[-3000:]
         self.admin_token = token.stdout.strip()
