@@ -31,8 +31,8 @@ _NOT_KEPT = re.compile(r"^/v1/(auth/.*|staff-tokens|citizens|citizens/[^/]+/card
 
 
 async def _json_error(
-    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] = []
-) -> None:  # noqa: B006
+    send: Send, status: int, code: str, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send(
         {

@@ -78,7 +78,7 @@ def claim_public(
         if final_block is None:
             final_block = ctx.ledger.final_block()
         state = finality(row.block_number, final_block)
-    fields = {
+    fields: dict[str, Any] = {
         "claim_id": row.id,
         "activity_id": row.activity_id,
         "citizen_id": row.citizen_id,

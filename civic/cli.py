@@ -138,6 +138,28 @@ def staff_token(
     typer.echo(_run(create))
 
 
+@app.command()
+def enrol(
+    name: Annotated[str, typer.Option(help="the citizen's display name (kept encrypted, never on-chain)")],
+    phone: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Enrol a citizen without a wallet; prints their id, address and sign-in card code (the
+    citizen activates the card by choosing a PIN)."""
+    from api.server import lazy_context
+    from api.services import citizens
+
+    def run() -> None:
+        fields = {"display_name": name, **({"phone": phone} if phone else {})}
+        enrolled = citizens.enrol(lazy_context(LedgerSettings()), fields, "civic enrol")
+        citizen = enrolled.profile.citizen
+        typer.echo(
+            f"citizen {citizen.id}\naddress {citizen.address}\n"
+            f"card    {enrolled.card.code} (activate by {enrolled.card.activate_by:%Y-%m-%d})"
+        )
+
+    _run(run)
+
+
 # ---------------------------------------------------------------------- chain acts
 
 
@@ -172,7 +194,8 @@ def deploy(
         d = ledger.deployment
         typer.echo(f"points  {d.points_address}\nbadges  {d.badges_address}\nanchors {d.anchors_address}")
         typer.echo(
-            f"chain   {d.chain_id} block {d.block_number} ({d.time_zone}: days start at UTC{d.day_offset_seconds / 3600:+g}h)"
+            f"chain   {d.chain_id} block {d.block_number} "
+            f"({d.time_zone}: days start at UTC{d.day_offset_seconds / 3600:+g}h)"
         )
         typer.echo(f"record  {settings.deployment_file}")
 
@@ -274,7 +297,7 @@ def verify(citizen: Annotated[str, typer.Argument(help="the citizen's address")]
         ledger = open_ledger(LedgerSettings())
         head = ledger.head()
         records = ledger.history(citizen)
-        event_ids = {r.event_id for r in records if hasattr(r, "event_id")}  # type: ignore[attr-defined]
+        event_ids = {r.event_id for r in records if hasattr(r, "event_id")}
         statement = citizen_statement(
             ledger.current_address(citizen),
             records,
@@ -287,7 +310,8 @@ def verify(citizen: Annotated[str, typer.Argument(help="the citizen's address")]
         for line in statement.lines:
             what = {
                 "award": f"award       activity {line.activity_id}: {line.points_delta:+d}",
-                "reversal": f"reversal    activity {line.activity_id}: {line.points_delta:+d} (reason {line.reason_code})",
+                "reversal": f"reversal    activity {line.activity_id}: {line.points_delta:+d} "
+                f"(reason {line.reason_code})",
                 "redemption": f"redemption  reward {line.reward_id}: {line.points_delta:+d}",
                 "rebinding": f"re-binding  from {line.counterpart} (reason {line.reason_code})",
                 "badge_issued": f"badge       event {line.event_id} issued",

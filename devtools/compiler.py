@@ -127,7 +127,7 @@ def source_hash(standard_input: dict[str, Any]) -> str:
 def _native_solc() -> str | None:
     """A native solc of the pinned version, through py-solc-x, if one is installed."""
     try:
-        import solcx  # type: ignore[import-untyped]
+        import solcx
 
         for version in solcx.get_installed_solc_versions():
             if str(version) == SOLC_VERSION:

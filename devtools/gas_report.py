@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-
 from ledger import ActivityAward, Chain, Ledger, LedgerSettings, Metrics, Role, Venue, connect, embedded_funder
+from ledger.signin import CitizenKey, citizen_key
 
 __all__ = ["BATCH", "TARGETS", "Measurement", "measure", "write_report"]
 
@@ -48,8 +46,8 @@ class Measurement:
         return None if not self.baseline_gas else self.gas_per_record / self.baseline_gas
 
 
-def _account(i: int) -> LocalAccount:
-    return Account.from_key((0xC17C << 16 | i).to_bytes(32, "big"))  # type: ignore[no-any-return]
+def _account(i: int) -> CitizenKey:
+    return citizen_key((0xC17C << 16 | i).to_bytes(32, "big"))
 
 
 def _per_record(gas: int, records: int) -> int:
@@ -57,50 +55,23 @@ def _per_record(gas: int, records: int) -> int:
 
 
 class _Raw:
-    """Plain transactions from the funded account, for contracts the ledger does not know."""
+    """Plain transactions from the funded account, for contracts the ledger does not drive."""
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
-        self.account = embedded_funder(chain)
-        assert self.account is not None
-
-    def fund(self, address: str) -> None:
-        w3 = self.chain._w3
-        assert self.account is not None
-        tx = {
-            "to": address,
-            "value": 10**20,
-            "gas": 21_000,
-            "nonce": w3.eth.get_transaction_count(self.account.address),
-            "chainId": w3.eth.chain_id,
-            "maxFeePerGas": 10**10,
-            "maxPriorityFeePerGas": 10**9,
-        }
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction))
+        funder = embedded_funder(chain)
+        assert funder is not None
+        self.account = funder
 
     def deploy(self, artifact: str, *args: Any) -> Any:
-        receipt = self._send(self.chain.contract(artifact).constructor(*args))
+        receipt = self.chain.send_plain(self.account, self.chain.contract(artifact).constructor(*args))
         return self.chain.contract(artifact, receipt["contractAddress"])
 
     def gas(self, call: Any) -> int:
-        return int(self._send(call)["gasUsed"])
+        return int(self.chain.send_plain(self.account, call)["gasUsed"])
 
-    def _send(self, call: Any) -> dict[str, Any]:
-        w3 = self.chain._w3
-        assert self.account is not None
-        tx = call.build_transaction(
-            {
-                "from": self.account.address,
-                "gas": 15_000_000,
-                "nonce": w3.eth.get_transaction_count(self.account.address),
-                "maxFeePerGas": 10**10,
-                "maxPriorityFeePerGas": 10**9,
-            }
-        )
-        tx_hash = w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
-        receipt = dict(w3.eth.wait_for_transaction_receipt(tx_hash))
-        assert receipt["status"] == 1, receipt
-        return receipt
+    def fund(self, address: str) -> None:
+        self.chain.fund(self.account, address, 10**20)
 
 
 def _awards(start: int, holders: Sequence[str]) -> list[ActivityAward]:
@@ -130,8 +101,8 @@ def measure() -> list[Measurement]:
     }
 
     # The same awards on the points contract without its Transfer events: what Transfer costs.
-    bare = raw.deploy("CivicPointsWithoutTransfer", raw.account.address, 1_000, 100_000, 32_400)  # type: ignore[union-attr]
-    raw.gas(bare.functions.grantRole(Role.MINTER.role_id, raw.account.address))  # type: ignore[union-attr]
+    bare = raw.deploy("CivicPointsWithoutTransfer", raw.account.address, 1_000, 100_000, 32_400)
+    raw.gas(bare.functions.grantRole(Role.MINTER.role_id, raw.account.address))
     bare_award = raw.gas(bare.functions.awardPointsBatch([a.packed() for a in _awards(1, [people[-1]])]))
     bare_batch_new = raw.gas(bare.functions.awardPointsBatch([a.packed() for a in _awards(1_000, people[:BATCH])]))
     bare_batch_old = raw.gas(bare.functions.awardPointsBatch([a.packed() for a in _awards(2_000, people[:BATCH])]))

@@ -76,7 +76,7 @@ class Chain:
 
     def block_time(self, number: int | str = "latest") -> int:
         with self.translated("reading a block"):
-            return int(self._w3.eth.get_block(number)["timestamp"])
+            return int(self._w3.eth.get_block(number)["timestamp"])  # type: ignore[arg-type]
 
     def block_gas_limit(self) -> int:
         with self.translated("reading a block"):
@@ -84,11 +84,12 @@ class Chain:
 
     def code(self, address: str, block: int | str = "latest") -> bytes:
         with self.translated("reading contract code"):
-            return bytes(self._w3.eth.get_code(Web3.to_checksum_address(address), block_identifier=block))
+            return bytes(self._w3.eth.get_code(Web3.to_checksum_address(address), block_identifier=block))  # type: ignore[arg-type]
 
     def storage_at(self, address: str, slot: int, block: int | str = "latest") -> bytes:
         with self.translated("reading contract storage"):
-            return bytes(self._w3.eth.get_storage_at(Web3.to_checksum_address(address), slot, block_identifier=block))
+            address = Web3.to_checksum_address(address)
+            return bytes(self._w3.eth.get_storage_at(address, slot, block_identifier=block))  # type: ignore[arg-type]
 
     def logs(self, addresses: Sequence[str], from_block: int, to_block: int) -> list[dict[str, Any]]:
         """Raw logs of ``addresses`` in the block range, as the node sends them (no web3
@@ -184,17 +185,54 @@ class Chain:
             else:
                 self._w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
+    def send_plain(self, account: Any, call: Any, *, gas: int = 15_000_000) -> dict[str, Any]:
+        """Signs and sends a contract call (or constructor) from ``account`` and waits for it:
+        no outbox, no nonce allocator. For development tools measuring contracts the ledger does
+        not drive (gas baselines); the ledger's own writes never go this way."""
+        w3 = self._w3
+        with self.translated("sending a development transaction"):
+            tx = call.build_transaction(
+                {
+                    "from": account.address,
+                    "gas": gas,
+                    "nonce": w3.eth.get_transaction_count(account.address),
+                    "maxFeePerGas": 2 * int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0) + 10**9,
+                    "maxPriorityFeePerGas": 10**9,
+                }
+            )
+            tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        receipt = self.wait_for_receipt(tx_hash.to_0x_hex())
+        if receipt["status"] != 1:
+            raise ChainUnavailable(f"development transaction {tx_hash.to_0x_hex()} failed")
+        return receipt
+
+    def fund(self, funder: Any, address: str, wei: int) -> None:
+        """Sends ``wei`` of the chain's coin from ``funder`` (development chains)."""
+        w3 = self._w3
+        with self.translated("funding an account"):
+            tx = {
+                "to": Web3.to_checksum_address(address),
+                "value": wei,
+                "gas": 21_000,
+                "nonce": w3.eth.get_transaction_count(funder.address),
+                "chainId": self.chain_id,
+                "maxFeePerGas": 2 * int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0) + 10**9,
+                "maxPriorityFeePerGas": 10**9,
+            }
+            tx_hash = w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)
+        self.wait_for_receipt(tx_hash.to_0x_hex())
+
     def snapshot(self) -> Any:
         """A development chain's state now, to :meth:`revert` to (tests share one deployment)."""
         provider = self._w3.provider
         if isinstance(provider, EthereumTesterProvider):
-            return provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
+            return provider.ethereum_tester.take_snapshot()  # type: ignore[union-attr]
         return self.rpc("evm_snapshot", [])
 
     def revert(self, snapshot: Any) -> None:
         provider = self._w3.provider
         if isinstance(provider, EthereumTesterProvider):
-            provider.ethereum_tester.revert_to_snapshot(snapshot)  # type: ignore[attr-defined]
+            provider.ethereum_tester.revert_to_snapshot(snapshot)  # type: ignore[union-attr]
             return
         if not self.rpc("evm_revert", [snapshot]):
             raise ChainUnavailable(f"the node could not revert to snapshot {snapshot}")

@@ -92,7 +92,7 @@ class EventDecoder:
 
     def __init__(self, chain_id: int, contracts: Mapping[str, str], abis: Mapping[str, list[dict[str, Any]]]) -> None:
         self.chain_id = chain_id
-        self._names = {to_checksum_address(address): name for name, address in contracts.items()}
+        self._names: dict[str, str] = {str(to_checksum_address(a)): name for name, a in contracts.items()}
         self._events: dict[tuple[str, bytes], tuple[str, list[dict[str, Any]]]] = {}
         for name, address in contracts.items():
             for item in abis[name]:
@@ -106,7 +106,7 @@ class EventDecoder:
         return list(self._names)
 
     def contract_name(self, address: str) -> str | None:
-        return self._names.get(to_checksum_address(address))
+        return self._names.get(str(to_checksum_address(address)))
 
     def decode(self, logs: Iterable[Mapping[str, Any] | RawLog]) -> list[ChainRecord]:
         """Records for ``logs`` (in chain order), skipping logs of other contracts."""

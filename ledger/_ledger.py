@@ -8,6 +8,7 @@ restart can find the transaction instead of sending a second one (:meth:`Ledger.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -286,7 +287,7 @@ class Ledger:
         if not awards or any(not batch for _, batch in batches):
             raise InvalidInput("a batch needs at least one award")
         ids = [a.activity_id for a in awards]
-        if any(b <= a for a, b in zip(ids, ids[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(ids)):
             raise InvalidInput("activity ids must increase within a batch")
         calls = []
         for _, batch in batches:
@@ -383,13 +384,13 @@ class Ledger:
         if award_tx is not None:
             receipt = self._chain.receipt(award_tx)
             records = self._decoder.decode(receipt["logs"]) if receipt else []
+            batch = [r for r in records if isinstance(r, AwardRecorded)]
         else:
-            records = [r for r in self._scan(self.deployment.block_number, self.head()) if isinstance(r, AwardRecorded)]
-            found = next((r for r in records if r.activity_id == activity_id), None)
+            awards = [r for r in self._scan(self.deployment.block_number, self.head()) if isinstance(r, AwardRecorded)]
+            found = next((r for r in awards if r.activity_id == activity_id), None)
             if found is None:
                 return None
-            records = [r for r in records if r.ref.tx_hash == found.ref.tx_hash]
-        batch = [r for r in records if isinstance(r, AwardRecorded)]
+            batch = [r for r in awards if r.ref.tx_hash == found.ref.tx_hash]
         return batch if any(a.activity_id == activity_id for a in batch) else None
 
     def set_limits(self, max_points_per_award: int, daily_cap: int, *, intent: str | None = None) -> TxResult:

@@ -172,7 +172,7 @@ class TransactionSender:
         return nonce
 
     def _sign_and_record(self, tx: dict[str, Any], intent: str | None) -> OutboxEntry:
-        signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
+        signed = self.account.sign_transaction(tx)
         entry = OutboxEntry(
             self.address, int(tx["nonce"]), signed.hash.to_0x_hex(), bytes(signed.raw_transaction), intent=intent
         )
@@ -280,7 +280,7 @@ class TransactionSender:
                         raise
             self.fill_gaps()
         receipts = []
-        for nonce, group in sorted(by_nonce.items()):
+        for _, group in sorted(by_nonce.items()):
             receipt = self._settle_group(group)
             if receipt is not None:
                 receipts.append(receipt)

@@ -447,9 +447,9 @@ def record_from_json(data: dict[str, object]) -> ChainRecord:
         assert isinstance(metrics, dict)
         fields["metrics"] = Metrics(**metrics)
     if cls is EventCreated:
-        fields["venue"] = Venue(fields["venue"])
+        fields["venue"] = Venue(int(fields["venue"]))  # type: ignore[call-overload]
     if cls is RoleChanged:
         fields["role"] = Role(fields["role"]) if fields["role"] is not None else None
     if cls is BadgesMoved:
         fields["event_ids"] = tuple(fields["event_ids"])  # type: ignore[arg-type]
-    return cls(OnChainRef(**ref), **fields)  # type: ignore[arg-type]
+    return cls(OnChainRef(**ref), **fields)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger import ActivityKindSet, Role, RoleChanged, checksum
+from ledger import ActivityKindSet, Role, RoleChanged, TxResult, checksum
 from ledger.errors import InvalidInput
 from ledger.records import LimitsChanged
 
@@ -60,9 +60,11 @@ def _pause(ctx: Context, intent: IntentView) -> dict[str, Any]:
     ):
         if contract_paused == paused:
             continue
-        result = send_once(
-            ctx, f"{intent.id}:{name}", lambda label, name=name: ctx.ledger.set_paused(name, paused, intent=label)
-        )
+
+        def send(label: str, name: str = name) -> TxResult:
+            return ctx.ledger.set_paused(name, paused, intent=label)
+
+        result = send_once(ctx, f"{intent.id}:{name}", send)
         transactions.append(result.tx_hash)
     return {"transactions": transactions}
 

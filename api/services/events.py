@@ -157,7 +157,7 @@ def attendees_from_csv(raw: bytes, max_rows: int) -> list[str]:
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        dialect = csv.excel
     csv.field_size_limit(4096)
     try:
         reader = csv.reader(io.StringIO(text), dialect)
@@ -165,7 +165,7 @@ def attendees_from_csv(raw: bytes, max_rows: int) -> list[str]:
         column = next((header.index(c) for c in ("address", "citizen_id") if c in header), None)
         if column is None:
             raise Invalid("invalid_csv", "the CSV needs an 'address' or 'citizen_id' column")
-        entries = []
+        entries: list[str] = []
         for line_no, row in enumerate(reader, start=2):
             if len(entries) >= max_rows:
                 raise Invalid("csv_too_long", f"the CSV lists more than {max_rows} attendees: split it")

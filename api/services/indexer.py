@@ -258,7 +258,7 @@ class Indexer:
         with self.ctx.store.session() as session:
             known = {
                 address: {
-                    int(e)
+                    int(e or 0)
                     for e in session.scalars(
                         select(ChainRecordRow.event_id).where(
                             ChainRecordRow.subject == address, ChainRecordRow.event_id.is_not(None)

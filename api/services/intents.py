@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -194,7 +194,7 @@ class ChainWriter:
     Besides intents it settles approved claims every ``award_interval`` seconds, closes nonce
     gaps, and (through ``periodic``) runs other one-at-a-time chain jobs such as anchoring."""
 
-    _instances: list[ChainWriter] = []
+    _instances: ClassVar[list[ChainWriter]] = []
 
     def __init__(
         self,

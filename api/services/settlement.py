@@ -77,8 +77,8 @@ def settle(ctx: Context, *, claim_ids: list[int] | None = None, max_batches: int
         if not batches:
             return result
         try:
-            sent = ctx.ledger.submit_award_batches(batches)
-            submitted = [(settlement, s) for (settlement, _), s in zip(batches, sent, strict=True)]
+            handles = ctx.ledger.submit_award_batches(batches)
+            submitted = [(settlement, h) for (settlement, _), h in zip(batches, handles, strict=True)]
         except ledger_errors.LedgerError as exc:
             # Refused before anything more was sent (the first batch's check): the batches not
             # recorded in the outbox go back to approved; the reason is handled below.

@@ -49,6 +49,8 @@ def citizen(ctx: Context, indexer: Indexer, address: str) -> CitizenStatement:
         cursor = session.scalar(select(IndexedBlock.number).order_by(IndexedBlock.number.desc()).limit(1))
     records = load_records(rows)
     final_block = (cursor or 0) - ctx.ledger.confirmations
+    balance: int | None
+    badges: dict[int, bool] | None
     if state is None and not records:
         balance, badges, as_of = 0, {}, cursor
     elif state is None:

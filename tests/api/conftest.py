@@ -71,7 +71,9 @@ class Api:
             "uri": settings.public_base_url,
             "chain_id": self.ledger.chain_id,
             "issued_at": issued.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "expiration_time": (issued + timedelta(minutes=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "expiration_time": (issued + timedelta(minutes=5))
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "address": account.address,
         } | overrides
         return (

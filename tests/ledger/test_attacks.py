@@ -50,6 +50,7 @@ from ledger.errors import (
     InvalidSignature,
     InvalidVoucherSigner,
     NotAuthorized,
+    RebindTargetHoldsBadges,
     ReentrantCall,
     RevertDecoder,
     VoucherAlreadyUsed,
@@ -796,10 +797,17 @@ def test_rebind_citizen_consent_cannot_be_replayed_or_redirected(chain, ledger, 
     with pytest.raises(InvalidRebinding) as info:
         ledger.rebind_citizen(dataclasses.replace(consent, new=third.address))
     assert info.value.values == {"from": lost.address, "to": third.address}
-    # The new key cannot take a second citizen's record onto the one it holds.
+    # The new key cannot take a second citizen's record onto the one it holds...
     with pytest.raises(InvalidRebinding) as info:
         ledger.rebind_citizen(ledger.sign_rebinding(new, bob.address, 3))
     assert info.value.values == {"from": bob.address, "to": new.address}
+    # ...nor can a key that holds only a badge (no points) take one onto its badge.
+    badge_holder = chain.new_account()
+    ledger.issue_badge(event_id, badge_holder.address)
+    with pytest.raises(RebindTargetHoldsBadges) as info:
+        ledger.rebind_citizen(ledger.sign_rebinding(badge_holder, bob.address, 3))
+    assert info.value.values == {"to": badge_holder.address}
+    assert ledger.balance_of(badge_holder.address) == 0
     # And the lost address can never be awarded again.
     with pytest.raises(InvalidCitizen) as info:
         ledger.award_points([ActivityAward(3, lost.address, 10)])

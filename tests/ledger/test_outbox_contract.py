@@ -145,9 +145,7 @@ def test_settle_of_an_unknown_hash_is_harmless(outbox):
     assert outbox.highest_nonce(SENDER) == 3
 
 
-def test_transaction_sender_refused_broadcast_gives_its_nonce_to_the_next_send(
-    chain, deployed, outbox, monkeypatch
-):
+def test_transaction_sender_refused_broadcast_gives_its_nonce_to_the_next_send(chain, deployed, outbox, monkeypatch):
     """A broadcast the node refuses must not advance the next nonce (the in-memory outbox once
     counted failed entries, and every later send failed with "Expected 7, but got 8")."""
     ledger = Ledger(chain.chain, deployed.deployment, deployed.city, outbox=outbox)

@@ -175,7 +175,9 @@ class Service:
         return {"Authorization": f"Bearer {self.admin_token}", **extra}
 
     def staff(self, client: httpx.Client, role: str) -> dict[str, str]:
-        created = client.post("/v1/staff-tokens", json={"label": f"{role} {time.time()}", "role": role}, headers=self.admin())
+        created = client.post(
+            "/v1/staff-tokens", json={"label": f"{role} {time.time()}", "role": role}, headers=self.admin()
+        )
         assert created.status_code == 201, created.text
         return {"Authorization": f"Bearer {created.json()['token']}"}
 

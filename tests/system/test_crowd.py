@@ -91,9 +91,15 @@ def test_fifty_citizens_claim_and_redeem_at_once(crowd_service: Service) -> None
             assert [r["action"] for r in statement["records"]] == ["award", "badge_issued", "redemption"]
             issued = next(r for r in statement["records"] if r["action"] == "badge_issued")
             assert issued["ref"]["tx_hash"] == badge.json()["ref"]["tx_hash"]
-            assert next(r for r in statement["records"] if r["action"] == "redemption")["ref"]["tx_hash"] == redeemed.json()["tx_hash"]
+            assert (
+                next(r for r in statement["records"] if r["action"] == "redemption")["ref"]["tx_hash"]
+                == redeemed.json()["tx_hash"]
+            )
     service.stop()
     nonces = sorted(n for (n,) in service.sql("SELECT nonce FROM outbox WHERE status = 'mined'"))
     assert nonces == list(range(nonces[0], nonces[0] + len(nonces))), "the city's nonces are contiguous"
     assert service.sql("SELECT count(*) FROM outbox WHERE status = 'signed'") == [(0,)]
-    print(f"\ncrowd of {CROWD}: {dict(statuses)}; health {dict(health)}, slowest {slowest[0]:.2f}s; {len(nonces)} transactions")
+    print(
+        f"\ncrowd of {CROWD}: {dict(statuses)}; health {dict(health)}, slowest {slowest[0]:.2f}s; "
+        f"{len(nonces)} transactions"
+    )

@@ -25,7 +25,9 @@ CHUNK = 40
 
 
 def _rpc(node_url: str, method: str, *params: Any) -> Any:
-    answer = httpx.post(node_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=10)
+    answer = httpx.post(
+        node_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=10
+    )
     return answer.json().get("result")
 
 
@@ -58,7 +60,9 @@ def _crash_after_mining(service: Service, request: Callable[[], httpx.Response],
     service.kill()
     _rpc(url, "evm_setAutomine", True)
     thread.join(10)
-    assert not any(isinstance(a, httpx.Response) and a.status_code < 300 for a in answered), "it answered before the crash"
+    assert not any(isinstance(a, httpx.Response) and a.status_code < 300 for a in answered), (
+        "it answered before the crash"
+    )
 
 
 def _retry(service: Service, request: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:

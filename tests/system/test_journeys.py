@@ -103,7 +103,10 @@ def test_a_member_enrolled_without_a_wallet_gets_in_next_week_with_their_card(em
         assert reissued.status_code == 201, reissued.text
         assert_error(client.post("/v1/auth/card", json={"code": code, "pin": "4321"}), 401, "card_invalid")
         assert_error(client.get("/v1/citizens/me", headers={"Authorization": f"Bearer {later.json()['token']}"}), 401)
-        assert client.post("/v1/auth/card/activate", json={"code": reissued.json()["code"], "pin": "9876"}).status_code == 200
+        assert (
+            client.post("/v1/auth/card/activate", json={"code": reissued.json()["code"], "pin": "9876"}).status_code
+            == 200
+        )
 
 
 def test_staff_create_an_event_for_today_and_a_citizen_claims_its_badge(embedded_service: Service) -> None:
@@ -201,7 +204,9 @@ def test_a_rejected_claim_shows_the_reason_and_can_be_appealed_once(embedded_ser
         minter = embedded_service.staff(client, "minter")
         claim_id = old.json()["claim_id"]
         rejected = client.post(
-            f"/v1/review/claims/{claim_id}", json={"decision": "reject", "reason": "no photo of the litter"}, headers=minter
+            f"/v1/review/claims/{claim_id}",
+            json={"decision": "reject", "reason": "no photo of the litter"},
+            headers=minter,
         )
         assert rejected.status_code == 200, rejected.text
         mine = client.get(f"/v1/claims/{claim_id}", headers=citizen["headers"]).json()
@@ -254,7 +259,9 @@ def test_staff_see_what_they_manage_and_pausing_stops_redemptions(embedded_servi
         roles = client.get("/v1/admin/roles", headers=admin).json()
         assert roles["minter"]["points"] and roles["issuer"]["badges"]
         assert client.get("/v1/admin/activity-kinds").json()[0] == {"kind": 0, "label": "plogging", "enabled": True}
-        assert client.get("/v1/citizens", params={"q": "river"}, headers=admin).json()[0]["display_name"] == "river-walker"
+        assert (
+            client.get("/v1/citizens", params={"q": "river"}, headers=admin).json()[0]["display_name"] == "river-walker"
+        )
         rewards = client.get("/v1/rewards").json()
         changed = client.patch(f"/v1/rewards/{rewards[1]['reward_id']}", json={"stock": 3, "cost": 140}, headers=admin)
         assert changed.json()["stock"] == 3 and changed.json()["cost"] == 140
@@ -289,7 +296,9 @@ def test_csv_issuance_forgives_what_a_person_would_expect(embedded_service: Serv
         event = client.get("/v1/events").json()[1]  # Green Talk Talk: members 4-12 hold it
         holders = {m for m in _demo_addresses(client, embedded_service)}
         newcomers = [embedded_service.enrol(client, f"newcomer-{i}")["address"] for i in range(3)]
-        holder = next(a for a in holders if client.get(f"/v1/verify/events/{event['event_id']}/badges/{a}").json()["holds_badge"])
+        holder = next(
+            a for a in holders if client.get(f"/v1/verify/events/{event['event_id']}/badges/{a}").json()["holds_badge"]
+        )
         text = "이름,ADDRESS\n" + "".join(f"참가자{i},{a}\n" for i, a in enumerate([*newcomers, holder]))
         data = codecs.encode(text, "cp949")
         issued = client.post(
@@ -317,7 +326,9 @@ def test_exporting_a_custodial_key_needs_the_pin_and_is_recorded(embedded_servic
         citizen = embedded_service.enrol(client, "moving-to-a-wallet", pin="112233")
         assert_error(client.post("/v1/citizens/me/key-export", json={}, headers=citizen["headers"]), 422)
         assert_error(
-            client.post("/v1/citizens/me/key-export", json={"pin": "000000"}, headers=citizen["headers"]), 401, "wrong_pin"
+            client.post("/v1/citizens/me/key-export", json={"pin": "000000"}, headers=citizen["headers"]),
+            401,
+            "wrong_pin",
         )
         exported = client.post("/v1/citizens/me/key-export", json={"pin": "112233"}, headers=citizen["headers"])
         assert exported.status_code == 200, exported.text

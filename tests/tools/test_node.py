@@ -1,10 +1,11 @@
 """The local anvil node keeps the ledger's records across a restart."""
 
 import pytest
+from eth_account import Account
 
+from devtools.node import ANVIL_DEV_KEY, AnvilNode, anvil_binary
 from ledger import ActivityAward, Ledger, LedgerSettings, Venue, connect
 from ledger.errors import ChainUnavailable, ConfigurationError
-from ledger.node import AnvilNode, anvil_binary
 
 
 def _anvil_available() -> bool:
@@ -21,23 +22,25 @@ pytestmark = pytest.mark.skipif(not _anvil_available(), reason="anvil not instal
 def test_anvil_state_survives_a_restart(tmp_path):
     state = tmp_path / "state.json"
     with AnvilNode(state_path=state) as node:
-        w3 = connect(LedgerSettings(rpc_url=node.url))
-        ledger = Ledger.deploy(w3, node.dev_account())
+        chain = connect(LedgerSettings(rpc_url=node.url))
+        ledger = Ledger.deploy(chain, Account.from_key(ANVIL_DEV_KEY))
         citizen = "0x" + "ab" * 20
-        ledger.award_points(ActivityAward(7, citizen, 120))
-        event_id, _ = ledger.create_event(Venue.PHYSICAL, 0, 2**40, 0, "ipfs://meeting")
+        ledger.award_points([ActivityAward(7, citizen, 120)])
+        event_id, _ = ledger.create_event(Venue.PHYSICAL, 0, 2**34, 0)
         ledger.issue_badge(event_id, citizen)
         deployment = ledger.deployment
     assert state.exists()
 
     with AnvilNode(state_path=state) as node:
-        w3 = connect(LedgerSettings(rpc_url=node.url))
-        reopened = Ledger(w3, deployment, node.dev_account())
+        chain = connect(LedgerSettings(rpc_url=node.url))
+        reopened = Ledger(chain, deployment, Account.from_key(ANVIL_DEV_KEY))
         assert reopened.balance_of(citizen) == 120
         assert reopened.has_badge(event_id, citizen)
-        assert reopened.activity(7).points == 120
+        found = reopened.activity(7)
+        assert found is not None and found[0].points == 120
+        assert reopened.last_activity_id() == 7
         # The signing key's nonce carries on from the node, not from zero.
-        reopened.award_points(ActivityAward(8, citizen, 30))
+        reopened.award_points([ActivityAward(8, citizen, 30)])
         assert reopened.balance_of(citizen) == 150
 
 

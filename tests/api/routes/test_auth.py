@@ -576,7 +576,13 @@ def test_a_card_activated_in_time_keeps_working_after_the_activation_deadline(ap
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"code": "AAAA-BBBB-CCCC-DDDD-EEEE"}, {"pin": PIN}, {"code": "short", "pin": PIN}, {"code": "x" * 41, "pin": PIN}],
+    [
+        {},
+        {"code": "AAAA-BBBB-CCCC-DDDD-EEEE"},
+        {"pin": PIN},
+        {"code": "short", "pin": PIN},
+        {"code": "x" * 41, "pin": PIN},
+    ],
     ids=["empty", "no-pin", "no-code", "short-code", "long-code"],
 )
 def test_malformed_card_requests_are_invalid(api, body):

@@ -289,9 +289,7 @@ EVENTS = [
     event_case(
         "start-naive-datetime", 422, INVALID, lambda w: _event(claim_start="2030-01-01T00:00:00"), "claim_start"
     ),
-    event_case(
-        "end-naive-datetime", 422, INVALID, lambda w: _event(claim_end="2099-01-01T00:00:00"), "claim_end"
-    ),
+    event_case("end-naive-datetime", 422, INVALID, lambda w: _event(claim_end="2099-01-01T00:00:00"), "claim_end"),
     event_case("start-fraction", 422, INVALID, lambda w: _event(claim_start=100.5), "claim_start"),
     event_case("start-boolean", 422, INVALID, lambda w: _event(claim_start=True), "claim_start"),
     event_case("list-body", 422, INVALID, lambda w: [_event()], "body"),
@@ -300,8 +298,23 @@ EVENTS = [
 
 def path_case(id_: str, method: str, path: str, who: str | None, body: Callable[[World], Any] | None = None) -> Case:
     """An id beyond what the service stores, in a path: refused (422) or not found (404)."""
-    return Case(f"path-{id_}", method, path, who, body, (404, 422), ("invalid_request", "invalid_input", "not_found",
-                "event_not_found", "claim_not_found", "activity_not_found", "reward_not_found"))
+    return Case(
+        f"path-{id_}",
+        method,
+        path,
+        who,
+        body,
+        (404, 422),
+        (
+            "invalid_request",
+            "invalid_input",
+            "not_found",
+            "event_not_found",
+            "claim_not_found",
+            "activity_not_found",
+            "reward_not_found",
+        ),
+    )
 
 
 _ATTENDEES = lambda w: {"attendees": [w.citizen_address]}  # noqa: E731
@@ -313,8 +326,12 @@ PATHS = [
     path_case("event-badges-64", "POST", f"/v1/events/{BEYOND_64_BITS}/badges", "issuer", _ATTENDEES),
     path_case("event-badges-63", "POST", f"/v1/events/{2**63}/badges", "issuer", _ATTENDEES),
     path_case("event-codes-64", "POST", f"/v1/events/{BEYOND_64_BITS}/claim-codes", "issuer"),
-    path_case("event-revoke-64", "POST", f"/v1/events/{BEYOND_64_BITS}/badges/{{citizen_address}}/revoke", "issuer", _REASON),
-    path_case("event-reissue-64", "POST", f"/v1/events/{BEYOND_64_BITS}/badges/{{citizen_address}}/reissue", "issuer", _REASON),
+    path_case(
+        "event-revoke-64", "POST", f"/v1/events/{BEYOND_64_BITS}/badges/{{citizen_address}}/revoke", "issuer", _REASON
+    ),
+    path_case(
+        "event-reissue-64", "POST", f"/v1/events/{BEYOND_64_BITS}/badges/{{citizen_address}}/reissue", "issuer", _REASON
+    ),
     path_case("verify-badge-64", "GET", f"/v1/verify/events/{BEYOND_64_BITS}/badges/{{citizen_address}}", None),
     path_case("verify-badge-huge", "GET", f"/v1/verify/events/{HUGE}/badges/{{citizen_address}}", None),
     path_case("activity-reverse-64", "POST", f"/v1/activities/{BEYOND_64_BITS}/reverse", "admin", _REASON),
@@ -391,7 +408,9 @@ REDEMPTIONS = [
     redemption_case("huge-deadline", lambda w: {"reward_id": w.reward_id, "deadline": HUGE}, "deadline"),
     redemption_case("huge-reward", lambda w: {"reward_id": HUGE}, "reward_id"),
     redemption_case("unknown-reward", lambda w: {"reward_id": 999}, status=404, code="reward_not_found"),
-    redemption_case("insufficient-points", lambda w: {"reward_id": w.reward_id}, status=409, code="insufficient_points"),
+    redemption_case(
+        "insufficient-points", lambda w: {"reward_id": w.reward_id}, status=409, code="insufficient_points"
+    ),
 ]
 
 
@@ -404,7 +423,9 @@ def badge_case(
     event: str = "{event_id}",
     content_type: str | None = None,
 ) -> Case:
-    return Case(f"badges-{id_}", "POST", f"/v1/events/{event}/badges", "issuer", body, status, code, names, content_type)
+    return Case(
+        f"badges-{id_}", "POST", f"/v1/events/{event}/badges", "issuer", body, status, code, names, content_type
+    )
 
 
 BAD_CHECKSUM = "0x" + "aB" * 20  # mixed case, wrong EIP-55 checksum: a mistyped address
@@ -414,7 +435,9 @@ BADGES = [
     badge_case("non-hex-address", lambda w: {"attendees": ["0x" + "zz" * 20]}, 422, "invalid_attendee"),
     badge_case("bad-checksum", lambda w: {"attendees": [BAD_CHECKSUM]}, 422, "invalid_attendee", "checksum"),
     badge_case("short-address", lambda w: {"attendees": ["0x1234"]}, 422, "unknown_attendees", "0x1234"),
-    badge_case("unknown-citizen", lambda w: {"attendees": ["not-a-citizen"]}, 422, "unknown_attendees", "not-a-citizen"),
+    badge_case(
+        "unknown-citizen", lambda w: {"attendees": ["not-a-citizen"]}, 422, "unknown_attendees", "not-a-citizen"
+    ),
     badge_case(
         "one-good-one-bad", lambda w: {"attendees": [w.citizen_address, "0x" + "zz" * 20]}, 422, "invalid_attendee"
     ),
@@ -485,21 +508,35 @@ REVIEWS = [
     review_case("decision-number", lambda w: {"decision": 1, "reason": "r"}, 422, INVALID, "decision"),
     review_case("empty-reason", lambda w: {"decision": "approve", "reason": ""}, 422, INVALID, "reason"),
     review_case("missing-reason", lambda w: {"decision": "approve"}, 422, INVALID, "reason"),
-    review_case("reason-too-long", lambda w: {"decision": "approve", "reason": "x" * 501}, 422, INVALID, "reason", "500"),
-    review_case("unknown-field", lambda w: {"decision": "approve", "reason": "r", "points": 10_000}, 422, INVALID, "points"),
+    review_case(
+        "reason-too-long", lambda w: {"decision": "approve", "reason": "x" * 501}, 422, INVALID, "reason", "500"
+    ),
+    review_case(
+        "unknown-field", lambda w: {"decision": "approve", "reason": "r", "points": 10_000}, 422, INVALID, "points"
+    ),
     review_case("list-body", lambda w: [{"decision": "approve", "reason": "r"}], 422, INVALID, "body"),
     review_case("unknown-claim", lambda w: {"decision": "approve", "reason": "r"}, 404, "claim_not_found", claim="999"),
-    review_case("negative-claim", lambda w: {"decision": "approve", "reason": "r"}, 422, INVALID, "claim_id", claim="-1"),
+    review_case(
+        "negative-claim", lambda w: {"decision": "approve", "reason": "r"}, 422, INVALID, "claim_id", claim="-1"
+    ),
     review_case("claim-text", lambda w: {"decision": "approve", "reason": "r"}, 422, INVALID, "claim_id", claim="abc"),
     review_case(
         "not-held", lambda w: {"decision": "reject", "reason": "r"}, 409, "claim_not_held", claim="{awarded_claim}"
     ),
-    review_case("huge-claim", lambda w: {"decision": "approve", "reason": "r"}, 422, INVALID, "claim_id", claim=str(HUGE)),
+    review_case(
+        "huge-claim", lambda w: {"decision": "approve", "reason": "r"}, 422, INVALID, "claim_id", claim=str(HUGE)
+    ),
 ]
 
 
-def appeal_case(id_: str, body: Callable[[World], Any], status: int = 422, code: str = INVALID, *names: str,
-                claim: str = "{held_claim}") -> Case:
+def appeal_case(
+    id_: str,
+    body: Callable[[World], Any],
+    status: int = 422,
+    code: str = INVALID,
+    *names: str,
+    claim: str = "{held_claim}",
+) -> Case:
     return Case(f"appeal-{id_}", "POST", f"/v1/claims/{claim}/appeal", "citizen", body, status, code, names)
 
 

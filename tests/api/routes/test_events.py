@@ -562,3 +562,17 @@ def test_revoke_badge_input_is_checked(api):
     for action in ("revoke", "reissue"):
         url = f"/v1/events/{event['event_id']}/badges/{address}/{action}"
         assert api.client.post(url, json={"reason_code": 1}, headers=citizen_headers).status_code == 403
+
+
+def test_revoke_badge_still_works_while_paused(api):
+    """Pausing stops issuance, not the removal of a wrongful badge."""
+    event = _create_event(api)
+    attendee = Account.create().address
+    assert _issue(api, event["event_id"], [attendee]).status_code == 200
+    assert api.client.post("/v1/admin/pause", headers=api.staff("pauser")).status_code == 200
+    assert api.client.get("/v1/health").json()["paused"] is True
+    assert_error(_issue(api, event["event_id"], [Account.create().address]), 503, "ledger_paused")
+    response = _revoke(api, event["event_id"], attendee, 2)
+    assert response.status_code == 200, response.text
+    assert not api.ledger.has_badge(event["event_id"], attendee)
+    assert api.ledger.is_badge_revoked(event["event_id"], attendee)

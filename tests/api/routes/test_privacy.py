@@ -288,7 +288,9 @@ def test_store_keeps_personal_data_only_encrypted(api, city):
     body = _ok(created, 201)
     session = _ok(
         api.client.post(
-            "/v1/auth/card/activate", json={"code": body["card"]["code"], "pin": PIN}, headers={"Idempotency-Key": "a-1"}
+            "/v1/auth/card/activate",
+            json={"code": body["card"]["code"], "pin": PIN},
+            headers={"Idempotency-Key": "a-1"},
         )
     )
     exported = api.client.post(
@@ -425,8 +427,7 @@ def test_erasure_leaves_the_chain_consistent(api, city):
     assert after == before and after["verified"]
     # The city still holds the key, so the citizen keeps using their points.
     assert (
-        Account.from_key(api.ctx.cipher.decrypt(_citizen_key(api, citizen["citizen_id"]))).address
-        == citizen["address"]
+        Account.from_key(api.ctx.cipher.decrypt(_citizen_key(api, citizen["citizen_id"]))).address == citizen["address"]
     )
 
 

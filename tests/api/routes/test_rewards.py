@@ -72,7 +72,12 @@ def test_create_reward_admin_creates_rewards_that_anyone_can_list(api):
     for headers in (api.staff("minter"), api.staff("redeemer"), api.custodial_citizen()[0]):
         response = api.client.post("/v1/rewards", json={"title": "x", "cost": 1}, headers=headers)
         assert response.status_code == 403
-    for bad in ({"title": "x", "cost": 0}, {"title": "", "cost": 5}, {"title": "x"}, {"title": "x", "cost": 1, "stock": -1}):
+    for bad in (
+        {"title": "x", "cost": 0},
+        {"title": "", "cost": 5},
+        {"title": "x"},
+        {"title": "x", "cost": 1, "stock": -1},
+    ):
         assert_error(api.client.post("/v1/rewards", json=bad, headers=api.staff()), 422, "invalid_request")
 
 
@@ -352,7 +357,7 @@ def test_reverse_award_lowers_the_balance_once_and_answers_the_reversal(api):
         "balance": 75,
     }
     assert api.ledger.balance_of(citizen["address"]) == 75
-    award, reversal = api.ledger.activity(first["activity_id"])
+    _, reversal = api.ledger.activity(first["activity_id"])
     assert reversal is not None
     assert (reversal.citizen, reversal.points, reversal.reason_code) == (citizen["address"], 75, 3)
     assert reversal.ref.tx_hash == body["tx_hash"]
