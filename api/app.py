@@ -14,6 +14,7 @@ from .errors import install_error_handlers
 from .middleware import BodyLimit, IdempotencyMiddleware, SecurityHeaders
 from .ratelimit import RateLimiter
 from .routes import admin, auth, citizens, claims, events, rewards, verify
+from .services import housekeeping
 from .services.context import Context
 from .services.indexer import Indexer
 from .services.intents import ChainWriter
@@ -27,7 +28,7 @@ def create_app(ctx: Context, *, workers: bool = True, indexer: Indexer | None = 
     """The service over ``ctx``. With ``workers`` this process competes for the chain-writer and
     indexer leases (one process holds each); without, it only serves (tests drive work by hand)."""
     indexer = indexer or Indexer(ctx)
-    writer = ChainWriter(ctx)
+    writer = ChainWriter(ctx, periodic=[(300.0, housekeeping.prune)])
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +63,8 @@ def create_app(ctx: Context, *, workers: bool = True, indexer: Indexer | None = 
     )
     app.add_middleware(BodyLimit, json_limit=ctx.settings.max_body_bytes, upload_limit=ctx.settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
-    for module in (pages, auth, citizens, claims, events, rewards, admin, verify):
-        app.include_router(module.router)
+    app.include_router(pages.router)
+    # Every API route lives under /v1, named once here.
+    for module in (auth, citizens, claims, events, rewards, admin, verify):
+        app.include_router(module.router, prefix="/v1")
     return app

@@ -12,7 +12,7 @@ from ..schemas import ActivityKindPublic, ActivityKindSet, HealthPublic, RoleCha
 from ..services import admin, intents
 from ..services.errors import NotFound
 
-router = APIRouter(prefix="/v1", tags=["administration"])
+router = APIRouter(tags=["administration"])
 
 
 @router.get("/health", response_model=HealthPublic, tags=["health"])

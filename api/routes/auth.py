@@ -12,7 +12,7 @@ from ..schemas import CardSignIn, SessionPublic, SiweNonceResponse, SiweVerify, 
 from ..services import auth
 from ..store import StaffToken
 
-router = APIRouter(prefix="/v1", tags=["sign-in"])
+router = APIRouter(tags=["sign-in"])
 
 
 def _session(session: auth.NewSession) -> SessionPublic:

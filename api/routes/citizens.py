@@ -22,7 +22,7 @@ from ..services import auth, citizens
 from ..services.auth import CardIssued
 from ..services.context import Context
 
-router = APIRouter(prefix="/v1/citizens", tags=["citizens"])
+router = APIRouter(prefix="/citizens", tags=["citizens"])
 
 
 def _card(ctx: Context, card: CardIssued) -> CardPublic:

@@ -22,7 +22,7 @@ from ..services.claims import NewClaim, StaffAward
 from ..services.intents import outcome, submit
 from ..store import ClaimStatus
 
-router = APIRouter(prefix="/v1", tags=["claims"])
+router = APIRouter(tags=["claims"])
 
 ClaimIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

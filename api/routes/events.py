@@ -23,7 +23,7 @@ from ..services import events
 from ..services.errors import Invalid
 from ..services.events import EventDraft
 
-router = APIRouter(prefix="/v1", tags=["events and badges"])
+router = APIRouter(tags=["events and badges"])
 
 EventIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

@@ -21,7 +21,7 @@ from ..schemas import (
 from ..services import admin, rewards
 from ..services.rewards import RewardChange
 
-router = APIRouter(prefix="/v1", tags=["rewards"])
+router = APIRouter(tags=["rewards"])
 
 
 @router.get("/rewards", response_model=list[RewardPublic])
@@ -71,7 +71,7 @@ def redeem(body: RedemptionCreate, citizen: CitizenDep, ctx: CtxDep, keyed: KeyD
 
 @router.post("/activities/{activity_id}/reverse", response_model=ReversalPublic, tags=["administration"])
 def reverse_award(
-    activity_id: Annotated[int, Path(ge=1, le=2**64 - 1)], body: Reverse, ctx: CtxDep, _: AdminDep, keyed: KeyDep
+    activity_id: Annotated[int, Path(ge=1, le=2**63 - 1)], body: Reverse, ctx: CtxDep, _: AdminDep, keyed: KeyDep
 ) -> ReversalPublic:
     """Reverses a wrongful award: a new on-chain record and a balance correction, never an edit.
     The contract takes back exactly what was awarded, from whom (proved against the award's batch)."""

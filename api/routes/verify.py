@@ -13,7 +13,7 @@ from ..presenters import activity_public, checks_public, citizen_verified, ref_p
 from ..schemas import ActivityVerified, BadgeVerified, CitizenVerified
 from ..services import verification
 
-router = APIRouter(prefix="/v1/verify", tags=["verification"], dependencies=[rate_limited("public", public=True)])
+router = APIRouter(prefix="/verify", tags=["verification"], dependencies=[rate_limited("public", public=True)])
 
 
 @router.get("/citizens/{address}", response_model=CitizenVerified)

@@ -30,7 +30,6 @@ from ledger import (
     Role,
     SignedVoucher,
     Venue,
-    errors,
     load_artifact,
     merkle,
 )
@@ -50,6 +49,7 @@ from ledger.errors import (
     InvalidSignature,
     InvalidVoucherSigner,
     NotAuthorized,
+    RebindingNotAllowed,
     RebindTargetHoldsBadges,
     ReentrantCall,
     RevertDecoder,
@@ -649,7 +649,7 @@ def test_badges_rebind_called_by_anyone_but_the_points_contract_is_refused(chain
     # Neither a stranger nor an admin and issuer of the badge contract may move badges directly
     # (that would move a record without the new key's consent, and leave the points behind).
     for caller in (stranger, admin):
-        with pytest.raises(errors.RebindingNotAllowed) as info:
+        with pytest.raises(RebindingNotAllowed) as info:
             _transact(chain, caller, badges.functions.rebind(alice, bob, caller.address))
         assert info.value.values == {"caller": caller.address}
 

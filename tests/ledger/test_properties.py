@@ -18,6 +18,7 @@ second each and the contract's day changes only when a rule advances time by a d
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -256,7 +257,7 @@ class LedgerMachine(RuleBasedStateMachine):
             elif i == where and anomaly == "kind":
                 kind = data.draw(st.sampled_from([1, 2]), label="kind")
             awards.append(ActivityAward(activity_id, key.address, points, kind=kind))
-        if any(b.activity_id <= a.activity_id for a, b in zip(awards, awards[1:], strict=False)):
+        if any(b.activity_id <= a.activity_id for a, b in itertools.pairwise(awards)):
             # Not increasing within the batch: the ledger refuses it before sending anything.
             self._check("award_out_of_order", (InvalidInput, None), lambda: self.ledger.award_points(awards))
             return

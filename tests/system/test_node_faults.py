@@ -307,11 +307,12 @@ def test_staff_awards_node_restarted_mid_stream_each_on_chain_exactly_once(node_
         "outbox": outbox,
     }
     print("\nnode restarted mid-stream:", json.dumps(report))
-    assert not [c for c in status_counts if c >= 500 and c != 503], status_counts
-    assert not stream.errors, stream.errors
+    assert not stream.errors, stream.errors  # no 500, no hang, no other failure
     assert set(stream.acked) == set(stream.answers), "an award could not be retried to completion"
     assert report["lost"] == 0 and report["duplicated"] == 0, report
-    assert {ref: row_ids[ref] for ref in stream.acked} == stream.acked, "an award's activity id changed after it was answered"
+    assert {ref: row_ids[ref] for ref in stream.acked} == stream.acked, (
+        "an award's activity id changed after it was answered"
+    )
     assert len(on_chain) == len(stream.answers) == len(rows)
     for member in members:
         statement = statements[member["citizen_id"]]

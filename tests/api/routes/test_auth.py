@@ -567,7 +567,7 @@ def test_a_card_not_activated_in_time_is_refused(make_api):
 
 
 def test_a_card_activated_in_time_keeps_working_after_the_activation_deadline(api):
-    headers, body = api.custodial_citizen()
+    _, body = api.custodial_citizen()
     with api.ctx.store.session() as session:
         session.scalar(select(CitizenCard)).activate_by = datetime.now(UTC) - timedelta(days=1)
         session.commit()

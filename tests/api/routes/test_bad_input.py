@@ -23,15 +23,14 @@ BEYOND_64_BITS = str(2**64)
 
 @dataclass
 class World:
-    """A citizen, staff of every role, an event, a reward, a held and an awarded claim."""
+    """A citizen, staff of every role, an event, a reward, a held and a rejected claim."""
 
     client: TestClient
     headers: dict[str, dict[str, str]]
     event_id: int
     reward_id: int
     held_claim: int
-    awarded_claim: int
-    activity_id: int
+    rejected_claim: int
     used_photo_hash: str
     citizen_address: str
     citizen_id: str
@@ -43,25 +42,24 @@ def world(api) -> World:
     headers = {"citizen": citizen} | {role: api.staff(role) for role in ("admin", "minter", "issuer")}
     event = api.client.post("/v1/events", json=_event(title="Beach clean-up"), headers=headers["issuer"])
     assert event.status_code == 201, event.text
-    # A reward nobody here can afford.
-    reward = api.client.post("/v1/rewards", json={"title": "Bus pass", "cost": 100_000}, headers=headers["admin"])
+    reward = api.client.post("/v1/rewards", json={"title": "Bus pass", "cost": 10}, headers=headers["admin"])
     assert reward.status_code == 201, reward.text
-    awarded_body = outing(minutes_ago=120)
-    awarded = api.client.post("/v1/claims", json=awarded_body, headers=citizen)
-    held = api.client.post("/v1/claims", json=outing(minutes_ago=600, distance_meters=50_000), headers=citizen)
-    assert awarded.json()["status"] == "approved" and held.json()["status"] == "held"
-    # Settled now, so that no award is left for the chain writer to make during a test.
-    assert api.settle()["awarded"] == 1
-    awarded_claim = api.client.get(f"/v1/claims/{awarded.json()['claim_id']}", headers=citizen).json()
+    # Claims held for review (too fast): nothing is approved, so no award is made during a test.
+    held_body = outing(minutes_ago=600, distance_meters=50_000)
+    held = api.client.post("/v1/claims", json=held_body, headers=citizen)
+    rejected = api.client.post("/v1/claims", json=outing(minutes_ago=900, distance_meters=50_000), headers=citizen)
+    assert held.json()["status"] == rejected.json()["status"] == "held"
+    review = {"decision": "reject", "reason": "a bicycle ride"}
+    path = f"/v1/review/claims/{rejected.json()['claim_id']}"
+    assert api.client.post(path, json=review, headers=headers["minter"]).json()["status"] == "rejected"
     return World(
         client=TestClient(api.client.app, raise_server_exceptions=False),
         headers=headers,
         event_id=event.json()["event_id"],
         reward_id=reward.json()["reward_id"],
         held_claim=held.json()["claim_id"],
-        awarded_claim=awarded_claim["claim_id"],
-        activity_id=awarded_claim["activity_id"],
-        used_photo_hash=str(awarded_body["photo_hash"]),
+        rejected_claim=rejected.json()["claim_id"],
+        used_photo_hash=str(held_body["photo_hash"]),
         citizen_address=body["address"],
         citizen_id=body["citizen_id"],
     )
@@ -74,8 +72,9 @@ _BOOKKEEPING = {"leases", "rate_hits", "indexed_blocks", "chain_records", "citiz
 
 def snapshot(api) -> dict[str, list[str]]:
     """Every row of every table the service writes for its callers. Staff tokens' last use is
-    left out, and so are failed intents: a refusal found by the chain writer (insufficient
-    points, say) is recorded with the intent that asked, and changes nothing."""
+    left out, and so are failed intents and the transactions they signed but never had mined:
+    a refusal found by the chain writer (insufficient points, say) is recorded with the intent
+    that asked, and changes nothing."""
     engine = api.ctx.store.engine
     out: dict[str, list[str]] = {}
     with engine.connect() as connection:
@@ -87,7 +86,7 @@ def snapshot(api) -> dict[str, list[str]]:
                 values = dict(row._mapping)
                 if table == "staff_tokens":
                     values.pop("last_used_at")
-                if table == "intents" and values["status"] == "FAILED":
+                if (table, values.get("status")) in (("intents", "FAILED"), ("outbox", "failed")):
                     continue
                 rows.append(repr(sorted(values.items())))
             out[table] = sorted(rows)
@@ -521,7 +520,7 @@ REVIEWS = [
     ),
     review_case("claim-text", lambda w: {"decision": "approve", "reason": "r"}, 422, INVALID, "claim_id", claim="abc"),
     review_case(
-        "not-held", lambda w: {"decision": "reject", "reason": "r"}, 409, "claim_not_held", claim="{awarded_claim}"
+        "not-held", lambda w: {"decision": "reject", "reason": "r"}, 409, "claim_not_held", claim="{rejected_claim}"
     ),
     review_case(
         "huge-claim", lambda w: {"decision": "approve", "reason": "r"}, 422, INVALID, "claim_id", claim=str(HUGE)
@@ -544,7 +543,7 @@ APPEALS = [
     appeal_case("empty-note", lambda w: {"note": ""}, 422, INVALID, "note"),
     appeal_case("note-too-long", lambda w: {"note": "x" * 1_001}, 422, INVALID, "note", "1000"),
     appeal_case("missing-note", lambda w: {}, 422, INVALID, "note"),
-    appeal_case("not-rejected", lambda w: {"note": "please"}, 409, "claim_not_rejected"),
+    appeal_case("not-rejected", lambda w: {"note": "please"}, 409, "claim_not_rejected", claim="{held_claim}"),
     appeal_case("unknown-claim", lambda w: {"note": "please"}, 404, "claim_not_found", claim="999"),
 ]
 

@@ -400,7 +400,7 @@ def test_a_citizen_cannot_act_for_another(api):
 
 
 def test_one_citizens_pin_does_not_export_anothers_key(api):
-    alice, alice_body = api.custodial_citizen(display_name="Alice")
+    _, alice_body = api.custodial_citizen(display_name="Alice")
     # Bob chose another PIN for his card.
     bob_body = api.client.post("/v1/citizens", json={}, headers=api.staff("minter")).json()
     bob = api.client.post("/v1/auth/card/activate", json={"code": bob_body["card"]["code"], "pin": "8642"}).json()
