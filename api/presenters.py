@@ -130,10 +130,14 @@ def reward_public(row: Reward) -> RewardPublic:
     return RewardPublic(reward_id=row.id, title=row.title, cost=row.cost, stock=row.stock, active=row.active)
 
 
-def activity_public(ctx: Context, answer: RecordVerification) -> ActivityVerified:
-    award = answer.record
-    assert isinstance(award, AwardRecorded)
-    reversal = answer.undone_by if isinstance(answer.undone_by, AwardReversed) else None
+def _activity(
+    ctx: Context,
+    award: AwardRecorded,
+    reversal: AwardReversed | None,
+    state: Finality,
+    verified: bool,
+    checks: tuple[Check, ...] = (),
+) -> ActivityVerified:
     return ActivityVerified(
         activity_id=award.activity_id,
         citizen=award.citizen,
@@ -144,42 +148,30 @@ def activity_public(ctx: Context, answer: RecordVerification) -> ActivityVerifie
         litter_grams=award.metrics.litter_grams,
         steps=award.metrics.steps,
         evidence_commitment=award.evidence_hash,
-        ref=ref_public(ctx, award.ref, answer.finality),
+        ref=ref_public(ctx, award.ref, state),
         reversed=reversal is not None,
         reversal_ref=ref_public(ctx, reversal.ref) if reversal is not None else None,
         reversal_reason_code=reversal.reason_code if reversal is not None else None,
-        verified=answer.verified,
-        checks=checks_public(answer.checks),
+        verified=verified,
+        checks=checks_public(checks),
     )
+
+
+def activity_public(ctx: Context, answer: RecordVerification) -> ActivityVerified:
+    award = answer.record
+    assert isinstance(award, AwardRecorded)
+    reversal = answer.undone_by if isinstance(answer.undone_by, AwardReversed) else None
+    return _activity(ctx, award, reversal, answer.finality, answer.verified, answer.checks)
 
 
 def citizen_verified(ctx: Context, statement: CitizenStatement) -> CitizenVerified:
     deployment = ctx.ledger.deployment
     reversals = {line.activity_id: line.record for line in statement.lines if isinstance(line.record, AwardReversed)}
-    activities = []
-    for line in statement.lines:
-        if isinstance(line.record, AwardRecorded):
-            award = line.record
-            reversal = reversals.get(award.activity_id)
-            activities.append(
-                ActivityVerified(
-                    activity_id=award.activity_id,
-                    citizen=award.citizen,
-                    points=award.points,
-                    kind=award.kind,
-                    distance_meters=award.metrics.distance_meters,
-                    duration_seconds=award.metrics.duration_seconds,
-                    litter_grams=award.metrics.litter_grams,
-                    steps=award.metrics.steps,
-                    evidence_commitment=award.evidence_hash,
-                    ref=ref_public(ctx, award.ref, line.finality),
-                    reversed=reversal is not None,
-                    reversal_ref=ref_public(ctx, reversal.ref) if reversal is not None else None,
-                    reversal_reason_code=reversal.reason_code if isinstance(reversal, AwardReversed) else None,
-                    verified=statement.verified,
-                    checks=[],
-                )
-            )
+    activities = [
+        _activity(ctx, line.record, reversals.get(line.record.activity_id), line.finality, statement.verified)
+        for line in statement.lines
+        if isinstance(line.record, AwardRecorded)
+    ]
     return CitizenVerified(
         address=statement.address,
         addresses=list(statement.addresses),

@@ -146,8 +146,31 @@ class Metrics:
         return cls((packed >> 96) & _UINT32, (packed >> 64) & _UINT32, (packed >> 32) & _UINT32, packed & _UINT32)
 
 
+class PackedAward:
+    """An award as the points contract packs it (``ICivicPoints.Award``), for the award to send
+    and the award recorded alike."""
+
+    activity_id: int
+    citizen: str
+    points: int
+    kind: int
+    metrics: Metrics
+
+    @property
+    def head(self) -> int:
+        return (int(self.citizen, 16) << 96) | (self.points << 32)
+
+    @property
+    def body(self) -> int:
+        return (self.activity_id << 192) | (self.kind << 128) | self.metrics.pack()
+
+    def leaf(self) -> bytes:
+        """The award's leaf in its batch's Merkle root (what a reversal proves)."""
+        return keccak(self.head.to_bytes(32, "big") + self.body.to_bytes(32, "big"))
+
+
 @dataclass(frozen=True)
-class ActivityAward:
+class ActivityAward(PackedAward):
     """One activity to award points for. ``evidence_hash`` commits to off-chain evidence.
     Activity ids must increase across every award the contract takes (see the service's
     allocator); ``activity_id`` is at most 64 bits."""
@@ -167,21 +190,9 @@ class ActivityAward:
         if not isinstance(self.evidence_hash, bytes) or len(self.evidence_hash) != 32:
             raise InvalidInput("evidence_hash must be 32 bytes")
 
-    @property
-    def head(self) -> int:
-        return (int(self.citizen, 16) << 96) | (self.points << 32)
-
-    @property
-    def body(self) -> int:
-        return (self.activity_id << 192) | (self.kind << 128) | self.metrics.pack()
-
     def packed(self) -> tuple[int, int, bytes]:
         """The three calldata words of ``ICivicPoints.Award``."""
         return (self.head, self.body, self.evidence_hash)
-
-    def leaf(self) -> bytes:
-        """The award's leaf in its batch's Merkle root (what a reversal proves)."""
-        return keccak(self.head.to_bytes(32, "big") + self.body.to_bytes(32, "big"))
 
 
 @dataclass(frozen=True)
@@ -204,7 +215,7 @@ class ChainRecord:
 
 
 @dataclass(frozen=True)
-class AwardRecorded(ChainRecord):
+class AwardRecorded(ChainRecord, PackedAward):
     """Points awarded for one activity (a ``Transfer`` from zero plus ``ActivityRecorded``)."""
 
     activity_id: int
@@ -213,17 +224,6 @@ class AwardRecorded(ChainRecord):
     kind: int
     metrics: Metrics
     evidence_hash: str
-
-    @property
-    def head(self) -> int:
-        return (int(self.citizen, 16) << 96) | (self.points << 32)
-
-    @property
-    def body(self) -> int:
-        return (self.activity_id << 192) | (self.kind << 128) | self.metrics.pack()
-
-    def leaf(self) -> bytes:
-        return keccak(self.head.to_bytes(32, "big") + self.body.to_bytes(32, "big"))
 
 
 @dataclass(frozen=True)

@@ -265,46 +265,37 @@ def _issue_badges(ctx: Context, intent: IntentView) -> dict[str, Any]:
 def revoke(
     ctx: Context, event_id: int, address: str, reason_code: int, *, principal: str | None, key: str | None
 ) -> dict[str, Any]:
-    get(ctx, event_id)
-    payload = {"event_id": event_id, "attendee": _address(address), "reason_code": reason_code}
-    return outcome(ctx, submit(ctx, "revoke_badge", payload, principal=principal, key=key))
+    """Revokes a badge with a reason code; the revocation is remembered on-chain."""
+    return _badge_act(ctx, "revoke_badge", event_id, address, reason_code, principal, key)
 
 
 def reissue(
     ctx: Context, event_id: int, address: str, reason_code: int, *, principal: str | None, key: str | None
 ) -> dict[str, Any]:
+    """Issues a revoked badge again: an explicit act with a reason code."""
+    return _badge_act(ctx, "reissue_badge", event_id, address, reason_code, principal, key)
+
+
+def _badge_act(
+    ctx: Context, kind: str, event_id: int, address: str, reason_code: int, principal: str | None, key: str | None
+) -> dict[str, Any]:
     get(ctx, event_id)
-    payload = {"event_id": event_id, "attendee": _address(address), "reason_code": reason_code}
-    return outcome(ctx, submit(ctx, "reissue_badge", payload, principal=principal, key=key))
-
-
-def _address(address: str) -> str:
     try:
-        return checksum(address, "attendee")
+        attendee = checksum(address, "attendee")
     except InvalidInput as exc:
         raise Invalid("invalid_attendee", str(exc)) from exc
+    payload = {"event_id": event_id, "attendee": attendee, "reason_code": reason_code}
+    return outcome(ctx, submit(ctx, kind, payload, principal=principal, key=key))
 
 
 @handler("revoke_badge")
-def _revoke(ctx: Context, intent: IntentView) -> dict[str, Any]:
-    p = intent.payload
-    result = send_once(
-        ctx,
-        intent.id,
-        lambda label: ctx.ledger.revoke_badge(p["event_id"], p["attendee"], p["reason_code"], intent=label),
-    )
-    return {"event_id": p["event_id"], "issued": 0, "transactions": [result.tx_hash]}
-
-
 @handler("reissue_badge")
-def _reissue(ctx: Context, intent: IntentView) -> dict[str, Any]:
+def _revoke_or_reissue(ctx: Context, intent: IntentView) -> dict[str, Any]:
     p = intent.payload
-    result = send_once(
-        ctx,
-        intent.id,
-        lambda label: ctx.ledger.reissue_badge(p["event_id"], p["attendee"], p["reason_code"], intent=label),
-    )
-    return {"event_id": p["event_id"], "issued": 1, "transactions": [result.tx_hash]}
+    act = ctx.ledger.revoke_badge if intent.kind == "revoke_badge" else ctx.ledger.reissue_badge
+    result = send_once(ctx, intent.id, lambda label: act(p["event_id"], p["attendee"], p["reason_code"], intent=label))
+    issued = 1 if intent.kind == "reissue_badge" else 0
+    return {"event_id": p["event_id"], "issued": issued, "transactions": [result.tx_hash]}
 
 
 # ---------------------------------------------------------------------- claim codes and claims
