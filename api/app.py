@@ -13,7 +13,7 @@ from . import pages
 from .errors import install_error_handlers
 from .middleware import BodyLimit, IdempotencyMiddleware, SecurityHeaders
 from .ratelimit import RateLimiter
-from .routes import admin, auth, citizens, claims, events, rewards, verify
+from .routes import admin, auth, citizens, claims, events, metadata, proofs, rewards, verify
 from .services import housekeeping
 from .services.context import Context
 from .services.indexer import Indexer
@@ -65,6 +65,6 @@ def create_app(ctx: Context, *, workers: bool = True, indexer: Indexer | None = 
     app.add_middleware(SecurityHeaders)
     app.include_router(pages.router)
     # Every API route lives under /v1, named once here.
-    for module in (auth, citizens, claims, events, rewards, admin, verify):
+    for module in (auth, citizens, claims, events, rewards, admin, verify, metadata, proofs):
         app.include_router(module.router, prefix="/v1")
     return app

@@ -136,6 +136,7 @@ def _activity(
     reversal: AwardReversed | None,
     state: Finality,
     verified: bool,
+    final_block: int,
     checks: tuple[Check, ...] = (),
 ) -> ActivityVerified:
     return ActivityVerified(
@@ -150,7 +151,9 @@ def _activity(
         evidence_commitment=award.evidence_hash,
         ref=ref_public(ctx, award.ref, state),
         reversed=reversal is not None,
-        reversal_ref=ref_public(ctx, reversal.ref) if reversal is not None else None,
+        reversal_ref=ref_public(ctx, reversal.ref, finality(reversal.ref.block_number, final_block))
+        if reversal is not None
+        else None,
         reversal_reason_code=reversal.reason_code if reversal is not None else None,
         verified=verified,
         checks=checks_public(checks),
@@ -161,14 +164,21 @@ def activity_public(ctx: Context, answer: RecordVerification) -> ActivityVerifie
     award = answer.record
     assert isinstance(award, AwardRecorded)
     reversal = answer.undone_by if isinstance(answer.undone_by, AwardReversed) else None
-    return _activity(ctx, award, reversal, answer.finality, answer.verified, answer.checks)
+    return _activity(ctx, award, reversal, answer.finality, answer.verified, answer.final_block, answer.checks)
 
 
 def citizen_verified(ctx: Context, statement: CitizenStatement) -> CitizenVerified:
     deployment = ctx.ledger.deployment
     reversals = {line.activity_id: line.record for line in statement.lines if isinstance(line.record, AwardReversed)}
     activities = [
-        _activity(ctx, line.record, reversals.get(line.record.activity_id), line.finality, statement.verified)
+        _activity(
+            ctx,
+            line.record,
+            reversals.get(line.record.activity_id),
+            line.finality,
+            statement.verified,
+            statement.final_block,
+        )
         for line in statement.lines
         if isinstance(line.record, AwardRecorded)
     ]
@@ -200,7 +210,11 @@ def citizen_verified(ctx: Context, statement: CitizenStatement) -> CitizenVerifi
         ],
         activities=activities,
         badges=[
-            BadgePublic(event_id=event_id, attendee=statement.address, ref=ref_public(ctx, ref))
+            BadgePublic(
+                event_id=event_id,
+                attendee=statement.address,
+                ref=ref_public(ctx, ref, finality(ref.block_number, statement.final_block)),
+            )
             for event_id, ref in statement.badges
         ],
     )

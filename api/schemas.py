@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Hash32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -249,6 +249,16 @@ class EventCreate(Request):
     claim_start: AwareDatetime | Annotated[int, Field(ge=0, le=LAST_SECOND)]
     claim_end: AwareDatetime | Annotated[int, Field(ge=0, le=LAST_SECOND)]
     capacity: UInt32 = 0
+
+    @model_validator(mode="after")
+    def _window_in_range(self) -> EventCreate:
+        """Datetimes too are Unix seconds on-chain: from 1970 to the end of year 9999."""
+        for name in ("claim_start", "claim_end"):
+            value = getattr(self, name)
+            seconds = int(value.timestamp()) if isinstance(value, datetime) else value
+            if not 0 <= seconds <= LAST_SECOND:
+                raise ValueError(f"{name} must be between 1970-01-01 and 9999-12-31 (UTC)")
+        return self
 
 
 class EventPublic(BaseModel):

@@ -331,6 +331,52 @@ def verify(citizen: Annotated[str, typer.Argument(help="the citizen's address")]
         raise typer.Exit(1)
 
 
+proof_app = typer.Typer(help="Proof files of single records: check one against any node.")
+app.add_typer(proof_app, name="proof")
+
+
+def _chain_for(rpc_url: str | None) -> Any:
+    from ledger import connect
+
+    settings = LedgerSettings() if rpc_url is None else LedgerSettings(rpc_url=rpc_url)
+    return connect(settings)
+
+
+@proof_app.command("check")
+def proof_check(
+    file: Annotated[Path, typer.Argument(help="a proof file (GET /v1/proofs/...)", exists=True, dir_okay=False)],
+    rpc_url: Annotated[
+        str | None, typer.Option(help="any node of the chain (default: CIVIC_RPC_URL, or the embedded chain)")
+    ] = None,
+) -> None:
+    """Check a proof file with nothing but the file and a node: the transaction, its receipt,
+    the log, its emitter, the decoded record, and that its block is still canonical. Exits 0 when
+    every check passed, 1 when one failed (named), 3 when the node could not be asked."""
+    from ledger.proofs import check_proof
+
+    def run() -> int:
+        try:
+            proof = json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            raise _fail(f"{file} is not a JSON proof file: {exc}") from exc
+        checks = check_proof(proof, _chain_for(rpc_url))
+        for check in checks:
+            typer.echo(f"[{check.outcome}] {check.name}: {check.detail}")
+        if any(c.outcome == "failed" for c in checks):
+            failed = next(c for c in checks if c.outcome == "failed")
+            typer.echo(f"NOT VERIFIED: {failed.name} failed")
+            return 1
+        if any(c.outcome == "unknown" for c in checks):
+            typer.echo("COULD NOT BE CHECKED: the node did not answer")
+            return 3
+        typer.echo("verified: every check passed")
+        return 0
+
+    code = _run(run)
+    if code:
+        raise typer.Exit(code)
+
+
 # ---------------------------------------------------------------------- development tools
 
 

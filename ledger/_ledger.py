@@ -699,6 +699,9 @@ class Ledger:
     def awarded_today(self, citizen: str) -> int:
         return int(self._call(self._points, "awardedToday", checksum(citizen, "citizen")))
 
+    def is_activity_kind_enabled(self, kind: int) -> bool:
+        return bool(self._call(self._points, "isActivityKindEnabled", kind))
+
     def last_activity_id(self) -> int:
         return int(self._call(self._points, "lastActivityId"))
 

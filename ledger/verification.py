@@ -91,6 +91,8 @@ class CitizenStatement:
     badges: tuple[tuple[int, OnChainRef], ...]
     as_of_block: int | None
     checks: tuple[Check, ...]
+    #: The highest block treated as final when the statement was made.
+    final_block: int = 0
 
     @property
     def verified(self) -> bool:
@@ -232,6 +234,7 @@ def citizen_statement(
         badges=tuple(sorted(held.items())),
         as_of_block=as_of_block,
         checks=tuple(checks),
+        final_block=final_block,
     )
 
 
@@ -270,6 +273,7 @@ class RecordVerification:
     finality: Finality
     checks: tuple[Check, ...] = field(default_factory=tuple)
     undone_by: ChainRecord | None = None
+    final_block: int = 0
 
     @property
     def verified(self) -> bool:
@@ -338,4 +342,4 @@ def verify_record(
             checks.append(
                 Check("sender_authorised", "failed", f"{authority} did not hold {role.value} on {contract_name} then")
             )
-    return RecordVerification(record, state, tuple(checks), undone_by)
+    return RecordVerification(record, state, tuple(checks), undone_by, final_block)

@@ -13,7 +13,7 @@ from ledger.records import LimitsChanged
 
 from ..store import ChainRecordRow
 from .context import Context
-from .errors import Conflict, Invalid
+from .errors import Conflict, Invalid, NotFound
 from .indexer import Indexer, load_records
 from .intents import IntentView, handler, outcome, send_once, submit
 
@@ -184,11 +184,14 @@ def _reverse(ctx: Context, intent: IntentView) -> dict[str, Any]:
                 )
             )
             award_tx = row.tx_hash if row is not None else None
-    result = send_once(
-        ctx,
-        intent.id,
-        lambda label: ctx.ledger.reverse_award(activity_id, p["reason_code"], award_tx=award_tx, intent=label),
-    )
+    try:
+        result = send_once(
+            ctx,
+            intent.id,
+            lambda label: ctx.ledger.reverse_award(activity_id, p["reason_code"], award_tx=award_tx, intent=label),
+        )
+    except InvalidInput as exc:
+        raise NotFound("activity_not_found", f"activity {activity_id} has no award on-chain") from exc
     reversal = next(r for r in result.records if type(r).__name__ == "AwardReversed")
     return {
         "activity_id": activity_id,

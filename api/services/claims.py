@@ -254,6 +254,15 @@ def appeal(ctx: Context, citizen: Citizen, claim_id: int, note: str) -> ClaimVie
     return view(ctx, row)
 
 
+def _check_award(ctx: Context, award: StaffAward) -> None:
+    """What the contract would refuse, refused before anything is recorded (the reference stays free)."""
+    if not ctx.ledger.is_activity_kind_enabled(award.kind):
+        raise Invalid("unknown_activity_kind", f"activity kind {award.kind} is not enabled on-chain")
+    max_award, _ = ctx.ledger.limits()
+    if award.points > max_award:
+        raise Invalid("award_too_large", f"an award may carry at most {max_award} points")
+
+
 def staff_award(ctx: Context, award: StaffAward, by: str, citizen: Citizen) -> ClaimView:
     """Points staff award directly (credited volunteer hours, say), in a transaction of its own.
     ``reference`` makes it safe to retry: the same reference returns the award already made.
@@ -261,6 +270,7 @@ def staff_award(ctx: Context, award: StaffAward, by: str, citizen: Citizen) -> C
     with ctx.store.session() as session:
         row = session.scalar(select(ActivityClaim).where(ActivityClaim.reference == award.reference))
         if row is None:
+            _check_award(ctx, award)
             now = utcnow()
             salt = "0x" + secrets.token_hex(32)
             evidence = award.evidence_hash or keccak_hex(award.reference.encode())

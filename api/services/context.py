@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -85,10 +86,16 @@ class Context:
     #: look in ``finished_ids`` before asking the database.
     finished: threading.Condition = field(default_factory=threading.Condition)
     finished_ids: set[str] = field(default_factory=set)
+    #: Called when this process's writer has mined something (the indexer looks at once).
+    on_chain_moved: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.leases = Leases(self.store, self.process_id)
         self.rules: ClaimRules = self.custom_rules or ClaimRules.from_settings(self.settings)
+
+    def chain_moved(self) -> None:
+        for listener in self.on_chain_moved:
+            listener()
 
     @property
     def writer_lease(self) -> str:

@@ -104,6 +104,12 @@ class Indexer:
         self._thread: threading.Thread | None = None
         self._head_cache: tuple[float, int] = (0.0, -1)
         self.synced = threading.Condition()
+        ctx.on_chain_moved.append(self._chain_moved)
+
+    def _chain_moved(self) -> None:
+        """This process's writer mined something: ask for the head afresh and index it now."""
+        self._head_cache = (0.0, -1)
+        self._wake.set()
 
     @property
     def lease(self) -> str:
@@ -142,7 +148,8 @@ class Indexer:
             self._wake.clear()
 
     def head(self, max_age: float = 0.25) -> int:
-        """The chain's head, asked at most every ``max_age`` seconds per process."""
+        """The chain's head, asked at most every ``max_age`` seconds per process (at once after
+        this process's writer mined something; another process's blocks may wait that long)."""
         at, head = self._head_cache
         if time.monotonic() - at > max_age:
             head = self.ctx.ledger.head()

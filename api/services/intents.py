@@ -89,8 +89,9 @@ def submit(ctx: Context, kind: str, payload: dict[str, Any], *, principal: str |
             if existing is not None:
                 if existing.kind != kind or existing.payload != body:
                     raise Conflict("idempotency_key_reused", "this Idempotency-Key was used for a different request")
-                if existing.status == IntentStatus.FAILED and existing.error_kind == ErrorKind.UNAVAILABLE.value:
-                    # It failed before sending anything (the node was away): the retry runs it.
+                if existing.status == IntentStatus.FAILED and existing.error_kind in _RETRYABLE:
+                    # It failed before sending anything (the node was away), or on a defect:
+                    # the retry runs it again (what it sent, if anything, is in the outbox).
                     existing.status, existing.error_kind, existing.error_code = IntentStatus.QUEUED, None, None
                     existing.error_message = None
                     session.commit()
@@ -116,6 +117,10 @@ def submit(ctx: Context, kind: str, payload: dict[str, Any], *, principal: str |
         intent_id = row.id
     ChainWriter.wake_all()
     return intent_id
+
+
+#: Failures a retry with the same key runs again; the others (a conflict, say) are answers.
+_RETRYABLE = {ErrorKind.UNAVAILABLE.value, ErrorKind.INTERNAL.value}
 
 
 def outcome(ctx: Context, intent_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -181,6 +186,7 @@ def _finish(ctx: Context, intent_id: str, **values: Any) -> None:
     with ctx.store.session() as session:
         session.execute(update(Intent).where(Intent.id == intent_id).values(updated_at=utcnow(), **values))
         session.commit()
+    ctx.chain_moved()
     with ctx.finished:
         ctx.finished_ids.add(intent_id)
         if len(ctx.finished_ids) > 10_000:

@@ -24,6 +24,7 @@ from ledger._transactions import Submitted
 
 from ..store import ActivityClaim, Citizen, ClaimStatus, IdAllocator, utcnow
 from .context import Context
+from .errors import Unavailable
 from .intents import IntentView, handler
 
 __all__ = ["SettleResult", "allocate_activity_ids", "reconcile", "settle"]
@@ -71,6 +72,8 @@ def settle(ctx: Context, *, claim_ids: list[int] | None = None, max_batches: int
     consecutive nonces without waiting for each receipt in turn."""
     reconcile(ctx)
     result = SettleResult()
+    if ctx.ledger.is_paused_contract("points"):
+        raise Unavailable("ledger_paused", "awards are paused: approved claims wait until they resume")
     size = max(1, min(ctx.settings.award_batch_size, ctx.ledger.max_batch()))
     for _ in range(100):  # each pass awards or sets aside what it took; bounded all the same
         batches = _prepare(ctx, size, max_batches, claim_ids)
@@ -131,6 +134,7 @@ def _settle_one(ctx: Context, settlement: str, sent: Submitted, result: SettleRe
         _handle_refusal(ctx, [(settlement, [])], exc)
         return
     _mark_awarded(ctx, settlement, mined)
+    ctx.chain_moved()
     result.awarded += sum(1 for r in mined.records if isinstance(r, AwardRecorded))
     result.transactions.append(mined.tx_hash)
 
@@ -214,15 +218,17 @@ def _handle_refusal(ctx: Context, batches: list[tuple[str, list[ActivityAward]]]
             for award in awards:
                 if award.citizen.lower() == citizen:
                     held[award.activity_id] = "the citizen's address was re-bound: an operator must move the claim"
-    elif not isinstance(exc, ledger_errors.ActivityIdNotIncreasing | ledger_errors.ChainUnavailable):
+    elif not isinstance(
+        exc, ledger_errors.ActivityIdNotIncreasing | ledger_errors.ChainUnavailable | ledger_errors.LedgerPaused
+    ):
         log.warning("award batch refused: %s", exc)
         for _, awards in pending:
             for award in awards:
                 held[award.activity_id] = f"the award failed on-chain: {exc}"
     for settlement, _ in pending:
         _back_to_approved(ctx, settlement, held, deferred)
-    if isinstance(exc, ledger_errors.ChainUnavailable):
-        raise exc
+    if isinstance(exc, ledger_errors.ChainUnavailable | ledger_errors.LedgerPaused):
+        raise exc  # nothing is wrong with the claims: they wait, approved, for the chain
 
 
 def _awards_of(ctx: Context, settlement: str) -> list[ActivityAward]:

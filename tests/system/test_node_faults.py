@@ -262,6 +262,7 @@ def test_staff_awards_node_restarted_mid_stream_each_on_chain_exactly_once(node_
     unacked = [ref for ref in stream.answers if ref not in stream.acked]
     first_acked = len(stream.acked)
     status_counts: Counter[int] = Counter(code for _, codes in stream.answers.values() for code in codes)
+    answered_in_stream = {reference: len(codes) for reference, (_, codes) in stream.answers.items()}
     with service.client() as client:
         for reference in unacked:
             citizen = stream.answers[reference][0]
@@ -291,6 +292,13 @@ def test_staff_awards_node_restarted_mid_stream_each_on_chain_exactly_once(node_
         "answers_in_stream": dict(sorted(status_counts.items())),
         "acknowledged_in_stream": first_acked,
         "retried": len(unacked),
+        "answers_to_retries": dict(
+            sorted(
+                Counter(
+                    code for ref, (_, codes) in stream.answers.items() for code in codes[answered_in_stream[ref] :]
+                ).items()
+            )
+        ),
         "awards": len(stream.answers),
         "on_chain": len(on_chain),
         # An acknowledged activity id that is not on-chain.
