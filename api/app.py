@@ -13,8 +13,8 @@ from . import pages
 from .errors import install_error_handlers
 from .middleware import BodyLimit, IdempotencyMiddleware, SecurityHeaders
 from .ratelimit import RateLimiter
-from .routes import admin, auth, citizens, claims, events, metadata, proofs, rewards, verify
-from .services import housekeeping
+from .routes import admin, anchors, auth, citizens, claims, credentials, events, metadata, proofs, rewards, verify
+from .services import anchoring, housekeeping
 from .services.context import Context
 from .services.indexer import Indexer
 from .services.intents import ChainWriter
@@ -28,7 +28,9 @@ def create_app(ctx: Context, *, workers: bool = True, indexer: Indexer | None = 
     """The service over ``ctx``. With ``workers`` this process competes for the chain-writer and
     indexer leases (one process holds each); without, it only serves (tests drive work by hand)."""
     indexer = indexer or Indexer(ctx)
-    writer = ChainWriter(ctx, periodic=[(300.0, housekeeping.prune)])
+    writer = ChainWriter(
+        ctx, periodic=[(300.0, housekeeping.prune), (ctx.settings.anchor_interval_seconds, anchoring.anchor_now)]
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +67,7 @@ def create_app(ctx: Context, *, workers: bool = True, indexer: Indexer | None = 
     app.add_middleware(SecurityHeaders)
     app.include_router(pages.router)
     # Every API route lives under /v1, named once here.
-    for module in (auth, citizens, claims, events, rewards, admin, verify, metadata, proofs):
+    for module in (auth, citizens, claims, events, rewards, admin, verify, metadata, proofs, credentials, anchors):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(credentials.well_known_router)
     return app

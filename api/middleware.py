@@ -74,26 +74,35 @@ class BodyLimit:
             if too_big:
                 await _json_error(send, 413, "body_too_large", f"the request body is over the {limit:,}-byte limit")
                 return
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (a chunked body): read it up to the limit first, so that an
+        # oversized one is refused here rather than inside the framework's parsing.
+        chunks, received = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge(limit)
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > limit:
+                await _json_error(send, 413, "body_too_large", f"the request body is over the {limit:,}-byte limit")
+                return
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge as exc:
-            await _json_error(send, 413, "body_too_large", f"the request body is over the {exc.limit:,}-byte limit")
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-
-class _TooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+        await self.app(scope, replay, send)
 
 
 class SecurityHeaders:

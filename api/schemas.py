@@ -3,10 +3,10 @@ what it holds (a reversal is a ``ReversalPublic``, not a redemption)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StrictInt, StringConstraints, model_validator
 
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Hash32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -19,6 +19,12 @@ StaffRole = Literal["admin", "minter", "issuer", "redeemer", "pauser"]
 Finality = Literal["pending", "confirmed", "final"]
 #: 9999-12-31T23:59:59Z: times beyond it cannot be shown as dates.
 LAST_SECOND = 253_402_300_799
+#: A time as ISO 8601 text with a zone (strict: a number is not read as a date), or whole
+#: Unix seconds (strict: not a fraction, not a boolean).
+IsoTime = Annotated[AwareDatetime, Strict()]
+UnixSeconds = Annotated[StrictInt, Field(ge=0, le=LAST_SECOND)]
+#: Outings before this are not plogging-club outings but typing mistakes.
+EARLIEST_OUTING = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class Request(BaseModel):
@@ -166,6 +172,13 @@ class ClaimCreate(Request):
     photo_hash: Hash32
     track_hash: Hash32
 
+    @model_validator(mode="after")
+    def _plausible_dates(self) -> ClaimCreate:
+        for name in ("started_at", "ended_at"):
+            if getattr(self, name) < EARLIEST_OUTING:
+                raise ValueError(f"{name} must be after {EARLIEST_OUTING:%Y-%m-%d}")
+        return self
+
 
 class StaffAwardCreate(Request):
     """Points city staff award directly (e.g. credited volunteer hours), one transaction each."""
@@ -246,8 +259,8 @@ class EventCreate(Request):
     venue: Literal["physical", "metaverse"]
     #: ISO 8601 with a time zone (e.g. 2026-11-26T19:00:00+09:00); Unix seconds are accepted too
     #: (up to the end of year 9999, the last instant a date can be shown).
-    claim_start: AwareDatetime | Annotated[int, Field(ge=0, le=LAST_SECOND)]
-    claim_end: AwareDatetime | Annotated[int, Field(ge=0, le=LAST_SECOND)]
+    claim_start: IsoTime | UnixSeconds
+    claim_end: IsoTime | UnixSeconds
     capacity: UInt32 = 0
 
     @model_validator(mode="after")

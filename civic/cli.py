@@ -377,6 +377,48 @@ def proof_check(
         raise typer.Exit(code)
 
 
+credential_app = typer.Typer(help="Open Badges 3.0 credentials: verify one against any node.")
+app.add_typer(credential_app, name="credential")
+
+
+@credential_app.command("verify")
+def credential_verify(
+    file: Annotated[
+        Path, typer.Argument(help="a VC-JWT, or the JSON GET /v1/credentials/badges/... answers", exists=True)
+    ],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="the issuer's key: a JWK, JWKS or issuer-profile file or URL (default: the issuer the credential names)"
+        ),
+    ] = None,
+    issuer: Annotated[str | None, typer.Option(help="the issuer id the credential must name")] = None,
+    rpc_url: Annotated[
+        str | None, typer.Option(help="any node of the chain (default: CIVIC_RPC_URL, or the embedded chain)")
+    ] = None,
+) -> None:
+    """Verify a badge credential: signature, issuer, subject, validity period, and its status on
+    the chain. Prints the outcome (valid, revoked, invalid, or unknown when the node cannot be
+    asked: never valid then). Exits 0 when valid, 1 when invalid or revoked, 3 when unknown."""
+    from ledger import open_ledger
+    from ledger.credentials import load_token, resolve_issuer_keys, verify_credential
+
+    def run() -> int:
+        token = load_token(file.read_text())
+        keys = resolve_issuer_keys(token, key)
+        settings = LedgerSettings() if rpc_url is None else LedgerSettings(rpc_url=rpc_url)
+        result = verify_credential(token, keys, open_ledger(settings), expected_issuer=issuer)
+        answer = result.as_dict()
+        for check in answer["checks"]:
+            typer.echo(f"[{check['outcome']}] {check['name']}: {check['detail']}")
+        typer.echo(f"outcome: {answer['outcome']}")
+        return {"valid": 0, "unknown": 3}.get(answer["outcome"], 1)
+
+    code = _run(run)
+    if code:
+        raise typer.Exit(code)
+
+
 # ---------------------------------------------------------------------- development tools
 
 

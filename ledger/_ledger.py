@@ -188,9 +188,7 @@ class Ledger:
 
         def deploy(artifact: str, *args: Any) -> dict[str, Any]:
             call = chain.contract(artifact).constructor(*args)
-            return sender.send(
-                call.build_transaction({"from": account.address, "gas": _GAS_DEPLOY}), budget=_GAS_DEPLOY
-            )
+            return sender.send(_build(chain, call, account.address, _GAS_DEPLOY), budget=_GAS_DEPLOY)
 
         points = deploy("CivicPoints", name, symbol, account.address, max_points_per_award, daily_cap, offset)
         badges = deploy(
@@ -228,7 +226,7 @@ class Ledger:
     # ------------------------------------------------------------------ helpers
 
     def _send(self, call: Any, budget: int = _GAS_SINGLE, intent: str | None = None) -> TxResult:
-        params = call.build_transaction({"from": self.address, "gas": budget})
+        params = _build(self._chain, call, self.address, budget)
         return self._result(self._sender.send(params, budget=budget, intent=intent))
 
     def _result(self, receipt: dict[str, Any]) -> TxResult:
@@ -293,7 +291,7 @@ class Ledger:
         for _, batch in batches:
             budget = _batch_budget(len(batch))
             call = self._points.functions.awardPointsBatch([a.packed() for a in batch])
-            calls.append((call.build_transaction({"from": self.address, "gas": budget}), budget))
+            calls.append((_build(self._chain, call, self.address, budget), budget))
         return self._sender.submit_many(calls, intents=[label for label, _ in batches])
 
     def await_result(self, submitted: Submitted) -> TxResult:
@@ -305,9 +303,7 @@ class Ledger:
     def redeem(self, citizen: LocalAccount, points: int, reward_id: int) -> TxResult:
         """A citizen spends their own points, from their own account (which pays the gas)."""
         own = TransactionSender(self._chain, citizen)
-        params = self._points.functions.redeem(points, reward_id).build_transaction(
-            {"from": citizen.address, "gas": _GAS_SINGLE}
-        )
+        params = _build(self._chain, self._points.functions.redeem(points, reward_id), citizen.address, _GAS_SINGLE)
         return self._result(own.send(params, budget=_GAS_SINGLE))
 
     def consent_nonce(self, citizen: str) -> int:
@@ -493,7 +489,7 @@ class Ledger:
         for chunk in _chunks(addresses, size):
             budget = _batch_budget(len(chunk))
             call = self._badges.functions.issueBadges(event_id, list(chunk))
-            calls.append((call.build_transaction({"from": self.address, "gas": budget}), budget))
+            calls.append((_build(self._chain, call, self.address, budget), budget))
         return [self._await(s) for s in self._sender.submit_many(calls, intent=intent)]
 
     def issue_badge(self, event_id: int, attendee: str, *, intent: str | None = None) -> TxResult:
@@ -554,9 +550,11 @@ class Ledger:
 
     # ------------------------------------------------------------------ anchors
 
-    def anchor_records(self, root: bytes, period_start: int, period_end: int, records: int) -> TxResult:
+    def anchor_records(
+        self, root: bytes, period_start: int, period_end: int, records: int, *, intent: str | None = None
+    ) -> TxResult:
         """Anchors the Merkle root of a period's off-chain records in one transaction."""
-        return self._send(self._anchors.functions.anchor(root, period_start, period_end, records))
+        return self._send(self._anchors.functions.anchor(root, period_start, period_end, records), intent=intent)
 
     def anchored_at(self, root: bytes) -> int | None:
         """When ``root`` was anchored (Unix seconds), or None."""
@@ -751,6 +749,12 @@ _DOMAIN_FIELDS = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
+
+
+def _build(chain: Chain, call: Any, sender: str, gas: int) -> Any:
+    """A call's transaction; web3 asks the node for fee defaults here, so it is translated."""
+    with chain.translated("preparing a transaction"):
+        return call.build_transaction({"from": sender, "gas": gas})
 
 
 def _concerns(record: ChainRecord, addresses: set[str]) -> bool:

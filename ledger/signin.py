@@ -15,7 +15,17 @@ from eth_account.signers.local import LocalAccount
 
 from .errors import InvalidInput
 
-__all__ = ["CitizenKey", "SignIn", "citizen_key", "new_citizen_key", "verify_sign_in"]
+__all__ = ["CitizenKey", "SignIn", "SignInRefused", "citizen_key", "new_citizen_key", "verify_sign_in"]
+
+
+class SignInRefused(InvalidInput):
+    """A sign-in message that does not hold; ``reason`` says which check it failed:
+    ``invalid`` (not EIP-4361), ``wrong_domain``, ``expired``, ``not_yet_valid`` or ``bad_signature``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
 
 #: A citizen's key pair (custodial citizens' keys are kept encrypted by the service).
 CitizenKey = LocalAccount
@@ -57,19 +67,19 @@ def verify_sign_in(message: str, signature: str, *, domain: str, now: datetime) 
     try:
         parsed = siwe.SiweMessage.from_message(message)
     except Exception as exc:  # the grammar's errors are of several kinds
-        raise InvalidInput(f"not an EIP-4361 Sign-In with Ethereum message: {exc}") from exc
+        raise SignInRefused("invalid", f"not an EIP-4361 Sign-In with Ethereum message: {exc}") from exc
     try:
         parsed.verify(signature, domain=domain, timestamp=now)
     except siwe.DomainMismatch as exc:
-        raise InvalidInput(f"the message is for {parsed.domain}, not {domain}") from exc
+        raise SignInRefused("wrong_domain", f"the message is for {parsed.domain}, not {domain}") from exc
     except siwe.ExpiredMessage as exc:
-        raise InvalidInput("the sign-in message has expired") from exc
+        raise SignInRefused("expired", "the sign-in message has expired") from exc
     except siwe.NotYetValidMessage as exc:
-        raise InvalidInput("the sign-in message is not valid yet (Not Before)") from exc
+        raise SignInRefused("not_yet_valid", "the sign-in message is not valid yet (Not Before)") from exc
     except siwe.VerificationError as exc:
-        raise InvalidInput("the signature is not from the address in the message") from exc
+        raise SignInRefused("bad_signature", "the signature is not from the address in the message") from exc
     except Exception as exc:  # malformed signatures raise from the signature library
-        raise InvalidInput(f"the signature is malformed: {exc}") from exc
+        raise SignInRefused("invalid", f"the signature is malformed: {exc}") from exc
     return SignIn(
         address=str(parsed.address),
         domain=str(parsed.domain),

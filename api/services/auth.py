@@ -19,8 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger import LedgerError
-from ledger.signin import verify_sign_in
+from ledger.signin import SignInRefused, verify_sign_in
 
 from ..store import AuditEntry, Citizen, CitizenCard, CitizenSession, SiweNonce, StaffToken, utcnow
 from .context import Context
@@ -203,8 +202,8 @@ def sign_in_with_ethereum(ctx: Context, message: str, signature: str) -> NewSess
     now = utcnow()
     try:
         signed = verify_sign_in(message, signature, domain=ctx.settings.siwe_domain, now=now)
-    except LedgerError as exc:
-        raise Unauthenticated("siwe_invalid", str(exc)) from exc
+    except SignInRefused as exc:
+        raise Unauthenticated(f"siwe_{exc.reason}", str(exc)) from exc
     if signed.uri.rstrip("/") != ctx.settings.public_base_url.rstrip("/"):
         raise Unauthenticated("siwe_wrong_domain", f"the message must be for {ctx.settings.public_base_url}")
     if signed.chain_id != ctx.ledger.chain_id:

@@ -19,6 +19,7 @@ from ..store import (
     Citizen,
     EvidenceFile,
     EvidenceUse,
+    IdempotencyRecord,
     ReviewDecision,
     utcnow,
 )
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 PROFILE_FIELDS = ("display_name", "email", "phone")
+_ERASED = {"error": {"code": "erased", "message": "this answer held personal data that was erased"}}
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,13 @@ def erase(ctx: Context, citizen: Citizen, by: str) -> Citizen:
                 update(ReviewDecision).where(ReviewDecision.claim_id.in_(claim_ids)).values(reason="(erased)")
             )
         session.execute(delete(EvidenceFile).where(EvidenceFile.citizen_id == row.id))
+        # Answers kept for Idempotency-Key replays carry outing times, notes and reasons: an
+        # answer about the citizen is replaced by one saying it was erased (the key stays used).
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.response_body.contains(row.id))
+            .values(status_code=410, response_body=json.dumps(_ERASED))
+        )
         session.commit()
     audit(ctx, by, "personal_data_erased", f"citizen:{citizen.id}")
     return row

@@ -190,9 +190,12 @@ def resolve_attendees(ctx: Context, entries: list[str]) -> list[str]:
     for entry in entries:
         if entry.startswith("0x") and len(entry) == 42:
             try:
-                addresses.append(checksum(entry, "attendee"))
+                address = checksum(entry, "attendee")
             except InvalidInput as exc:
                 raise Invalid("invalid_attendee", str(exc)) from exc
+            if int(address, 16) == 0:
+                raise Invalid("invalid_attendee", "the zero address cannot hold a badge")
+            addresses.append(address)
         elif entry in known:
             addresses.append(known[entry])
         else:

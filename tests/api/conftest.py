@@ -153,14 +153,16 @@ def make_api(api_chain: _Deployed, tmp_path: Any) -> Iterator[Callable[..., Api]
     url, drop = _database_url(tmp_path)
 
     def make(**overrides: Any) -> Api:
-        settings = ApiSettings(
-            database_url=url,
-            data_key=SecretStr(Fernet.generate_key().decode()),
-            public_base_url="http://testserver",
-            rate_limit_per_minute=1_000,
-            award_interval_seconds=3_600,
-            **overrides,
-        )
+        defaults: dict[str, Any] = {
+            "database_url": url,
+            "data_key": SecretStr(Fernet.generate_key().decode()),
+            "public_base_url": "http://testserver",
+            "rate_limit_per_minute": 1_000,
+            "award_interval_seconds": 3_600,
+            # Beside the test's files whatever the database (PostgreSQL has no folder of its own).
+            "issuer_key_path": tmp_path / "issuer-key.json",
+        }
+        settings = ApiSettings(**(defaults | overrides))
         store = Store(url)
         store.migrate()
         ledger = Ledger(api_chain.test_chain.chain, api_chain.deployment, api_chain.city, outbox=SqlOutbox(store))

@@ -24,6 +24,7 @@ import httpx
 import pytest
 import requests
 from eth_account import Account
+from pydantic import SecretStr
 
 from devtools.node import AnvilNode
 from ledger import ActivityAward, AwardRecorded, Deployment, Ledger, LedgerSettings, connect, open_ledger
@@ -107,7 +108,7 @@ def _awards_on_chain(service: Service) -> list[AwardRecorded]:
     settings = LedgerSettings(
         rpc_url=service.node.url,
         deployment_path=service.directory / "deployment.json",
-        private_key=ANVIL_DEV_KEY,
+        private_key=SecretStr(ANVIL_DEV_KEY),
     )
     ledger = open_ledger(settings)
     records = ledger.records_between(ledger.deployment.block_number, ledger.head())
@@ -374,3 +375,25 @@ def test_send_after_a_transaction_recorded_but_not_broadcast_sends_it_first(
     assert outbox.unsettled(ledger.address) == []
     assert ledger.balance_of(citizen) == 50
     assert sorted(r.activity_id for r in ledger.history(citizen) if isinstance(r, AwardRecorded)) == [1, 2]
+
+
+def test_writes_node_down_raise_chain_unavailable_and_record_nothing(
+    node_deployment: tuple[AnvilNode, Deployment],
+) -> None:
+    """Every write the node's absence stops says so with ChainUnavailable (what the service
+    answers as 503 chain_unavailable), whichever node request it was making, and records nothing;
+    once the node is back the same write goes through."""
+    node, deployment = node_deployment
+    ledger = Ledger(connect(LedgerSettings(rpc_url=node.url)), deployment, Account.from_key(ANVIL_DEV_KEY))
+    citizen = Account.create().address
+    node.stop()
+    try:
+        with pytest.raises(ChainUnavailable):
+            ledger.award_points([ActivityAward(1, citizen, 30)], intent="award")
+        with pytest.raises(ChainUnavailable):
+            ledger.set_limits(1_000, 3_000, intent="limits")
+    finally:
+        node.start()
+    assert ledger._sender.outbox.unsettled(ledger.address) == []
+    ledger.award_points([ActivityAward(1, citizen, 30)], intent="award")
+    assert ledger.balance_of(citizen) == 30

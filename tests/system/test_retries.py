@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
+from pydantic import SecretStr
 
 from devtools.node import AnvilNode
 from ledger import ActivityAward, AwardRecorded, Deployment, Ledger, LedgerSettings, OutboxEntry, connect, open_ledger
@@ -73,7 +74,9 @@ def _statement(client: httpx.Client, address: str, balance: int) -> dict[str, An
 def _awards_on_chain(service: Service) -> list[AwardRecorded]:
     assert service.node is not None
     settings = LedgerSettings(
-        rpc_url=service.node.url, deployment_path=service.directory / "deployment.json", private_key=ANVIL_DEV_KEY
+        rpc_url=service.node.url,
+        deployment_path=service.directory / "deployment.json",
+        private_key=SecretStr(ANVIL_DEV_KEY),
     )
     ledger = open_ledger(settings)
     records = ledger.records_between(ledger.deployment.block_number, ledger.head())

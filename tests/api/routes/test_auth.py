@@ -811,8 +811,10 @@ def _limited(make_api, per_minute: int, **overrides):
 
 @pytest.fixture
 def frozen_minute(monkeypatch):
-    """The rate limiter's clock, stopped half-way through a minute (moved by hand)."""
-    now = [29_000_000 * 60 + 30.0]
+    """The rate limiter's clock, stopped half-way through a minute (moved by hand). The minute is
+    one of the next ten whose number ends in 0: not in the past, where housekeeping forgets counts."""
+    minute = (int(time.time() // 60) // 10 + 1) * 10
+    now = [minute * 60 + 30.0]
     monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: now[0]))
     return now
 
@@ -880,7 +882,7 @@ def test_rate_limiter_forgets_idle_clients(frozen_minute):
 
 
 def test_shared_rate_limit_rows_are_swept(api, frozen_minute):
-    frozen_minute[0] = 29_000_000 * 60 + 1  # a minute divisible by ten: the sweep runs
+    frozen_minute[0] -= 29  # the minute's number ends in 0: the sweep runs
     limiter = ratelimit.RateLimiter(api.ctx.store)
     for n in range(50):
         limiter.check(f"10.0.0.{n}", "claims", 5)
