@@ -458,4 +458,6 @@ class HealthPublic(BaseModel):
     block: int
     paused: bool
     indexed_block: int | None
+    #: The process holding the chain-writer lease, and the process answering.
     writer: str | None
+    process: str

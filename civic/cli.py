@@ -389,7 +389,8 @@ def credential_verify(
     key: Annotated[
         str | None,
         typer.Option(
-            help="the issuer's key: a JWK, JWKS or issuer-profile file or URL (default: the issuer the credential names)"
+            help="the issuer's key: a JWK, JWKS or issuer-profile file or URL "
+            "(default: the issuer the credential names)"
         ),
     ] = None,
     issuer: Annotated[str | None, typer.Option(help="the issuer id the credential must name")] = None,
@@ -489,6 +490,25 @@ def gas_report() -> None:
     from devtools.gas_report import main as gas_main
 
     gas_main()
+
+
+@app.command()
+def bench(
+    backend: Annotated[list[str] | None, typer.Option(help="eth-tester and/or anvil (default: both)")] = None,
+    plain: Annotated[int, typer.Option(help="plain mints, one per transaction")] = 60,
+    singles: Annotated[int, typer.Option(help="single awards")] = 30,
+    batch: Annotated[int, typer.Option(help="records in the batch awards and issuance")] = 2_000,
+    claims: Annotated[int, typer.Option(help="voucher claims")] = 30,
+    settle: Annotated[int, typer.Option(help="approved claims in the bulk settlement")] = 4_000,
+    out: Annotated[Path, typer.Option(help="where bench.json and BENCH.md are written")] = Path("bench"),
+) -> None:
+    """Records per second and gas per record: the plain way (an OpenZeppelin mint per
+    transaction) beside the project's paths, on eth-tester and anvil, in one run."""
+    from devtools.bench import main as bench_main
+
+    backends = tuple(backend or ("eth-tester", "anvil"))
+    sizes = {"plain": plain, "singles": singles, "batch": batch, "claims": claims, "settle": settle}
+    _run(lambda: bench_main(backends, sizes, out))
 
 
 def main() -> None:

@@ -21,7 +21,13 @@ def health(ctx: CtxDep, indexer: IndexerDep) -> HealthPublic:
     ``chain_unavailable`` while the node does not answer. Never waits for chain work."""
     h = admin.health(ctx, indexer)
     return HealthPublic(
-        status="ok", chain_id=h.chain_id, block=h.block, paused=h.paused, indexed_block=h.indexed_block, writer=h.writer
+        status="ok",
+        chain_id=h.chain_id,
+        block=h.block,
+        paused=h.paused,
+        indexed_block=h.indexed_block,
+        writer=h.writer,
+        process=ctx.process_id,
     )
 
 

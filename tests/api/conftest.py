@@ -1,8 +1,8 @@
 """API test fixtures: the real app (with its chain writer and indexer threads) over one embedded
 chain deployed per session and reverted after each test, and a fresh store per test.
 
-``CIVIC_TEST_DATABASE_URL`` (a PostgreSQL server's URL) runs the same tests on PostgreSQL: each
-test gets a database of its own there.
+With ``CIVIC_TEST_DATABASES=sqlite,postgresql`` every test runs on both stores (a throwaway
+PostgreSQL server for the session, a database of its own per test).
 """
 
 from __future__ import annotations
@@ -126,31 +126,46 @@ def api_chain() -> _Deployed:
     return _Deployed(test_chain, ledger.deployment, city)
 
 
-def _database_url(tmp_path: Any) -> tuple[str, Callable[[], None]]:
-    server = os.environ.get("CIVIC_TEST_DATABASE_URL")
-    if not server:
-        return f"sqlite:///{tmp_path}/civic.db", lambda: None
+#: The stores the API tests run on: ``CIVIC_TEST_DATABASES`` (comma separated; ``scripts/test`` sets
+#: ``sqlite,postgresql`` where PostgreSQL's server binaries are installed).
+DATABASES = [d.strip() for d in os.environ.get("CIVIC_TEST_DATABASES", "sqlite").split(",") if d.strip()]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One throwaway PostgreSQL server for the session (a database per test)."""
+    from devtools.postgres import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A fresh, empty store for one test: a SQLite file, or a database of its own on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/civic.db"
+        return
     import psycopg
 
+    server = request.getfixturevalue("postgres_server")
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin_url = server.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    admin = server.admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+    try:
+        yield server.url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-    base = server.rsplit("/", 1)[0]
-    return f"{base}/{name}", drop
 
 
 @pytest.fixture
-def make_api(api_chain: _Deployed, tmp_path: Any) -> Iterator[Callable[..., Api]]:
+def make_api(api_chain: _Deployed, tmp_path: Any, database_url: str) -> Iterator[Callable[..., Api]]:
     """Builds the app with settings overrides (one per test)."""
     made: list[tuple[TestClient, Store]] = []
     snapshot = api_chain.test_chain.chain.snapshot()
-    url, drop = _database_url(tmp_path)
+    url = database_url
 
     def make(**overrides: Any) -> Api:
         defaults: dict[str, Any] = {
@@ -179,7 +194,6 @@ def make_api(api_chain: _Deployed, tmp_path: Any) -> Iterator[Callable[..., Api]
             client.__exit__(None, None, None)
             store.dispose()
         api_chain.test_chain.chain.revert(snapshot)
-        drop()
 
 
 @pytest.fixture

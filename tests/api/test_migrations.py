@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from api.store import Base, Store
 
 
-def test_migrations_create_exactly_the_models_schema(tmp_path: Any) -> None:
-    store = Store(f"sqlite:///{tmp_path}/schema.db")
+def test_migrations_create_exactly_the_models_schema(database_url: str) -> None:
+    store = Store(database_url)
     store.migrate()
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -20,8 +18,8 @@ def test_migrations_create_exactly_the_models_schema(tmp_path: Any) -> None:
     assert drift == [], f"the migrations and the models differ: {drift}"
 
 
-def test_migrating_twice_changes_nothing(tmp_path: Any) -> None:
-    store = Store(f"sqlite:///{tmp_path}/schema.db")
+def test_migrating_twice_changes_nothing(database_url: str) -> None:
+    store = Store(database_url)
     store.migrate()
     store.migrate()
     with store.engine.connect() as connection:

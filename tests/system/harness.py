@@ -46,6 +46,8 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     admin_token: str = ""
     starts: int = 0
+    #: Several services may share a directory (one store and deployment): each its own log.
+    name: str = "service"
 
     @property
     def base(self) -> str:
@@ -53,7 +55,7 @@ class Service:
 
     @property
     def log(self) -> Path:
-        return self.directory / "service.log"
+        return self.directory / f"{self.name}.log"
 
     @property
     def database(self) -> Path:
