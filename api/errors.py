@@ -8,6 +8,8 @@ Services raise :class:`~api.services.errors.ServiceError` kinds and let ledger e
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -73,9 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "problem": e.get("msg", "")} for e in exc.errors()
-        ]
+        details = field_problems(exc.errors())
         message = "; ".join(f"{d['field'] or 'body'}: {d['problem']}" for d in details) or "invalid request"
         return JSONResponse(error_body("invalid_request", message, details=details), status_code=422)
 
@@ -88,3 +88,27 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return JSONResponse(error_body("internal_error", "an unexpected error occurred"), status_code=500)
+
+
+#: What pydantic adds to an error's location inside a union or a wrapped type ("datetime",
+#: "constrained-int", "function-before[...]"): not a field the caller wrote.
+_TYPE_NAMES = {"datetime", "date", "int", "str", "float", "bool", "dict", "list", "bytes"}
+_TYPE_TAG = re.compile(r"\[|^(constrained|function|json-or-python|lax-or-strict|tagged-union|nullable|chain)-?")
+
+
+def field_problems(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Validation errors as ``{"field", "problem"}``, one per field the caller wrote: the
+    location without its first part (body, query, path) and without pydantic's names for the
+    members of a union, whose problems are joined ("... or ...")."""
+    problems: dict[str, list[str]] = {}
+    for error in errors:
+        parts = [
+            str(p)
+            for p in tuple(error.get("loc", ()))[1:]
+            if not (isinstance(p, str) and (p in _TYPE_NAMES or _TYPE_TAG.search(p)))
+        ]
+        found = problems.setdefault(".".join(parts), [])
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        if message not in found:
+            found.append(message)
+    return [{"field": field, "problem": " or ".join(messages)} for field, messages in problems.items()]

@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Hash32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -19,9 +28,19 @@ StaffRole = Literal["admin", "minter", "issuer", "redeemer", "pauser"]
 Finality = Literal["pending", "confirmed", "final"]
 #: 9999-12-31T23:59:59Z: times beyond it cannot be shown as dates.
 LAST_SECOND = 253_402_300_799
-#: A time as ISO 8601 text with a zone (strict: a number is not read as a date), or whole
-#: Unix seconds (strict: not a fraction, not a boolean).
-IsoTime = Annotated[AwareDatetime, Strict()]
+
+
+def _text_time(value: Any) -> Any:
+    """Only text (or a datetime, from Python callers) is read as an ISO 8601 time: a number is
+    Unix seconds (below) and a fraction or a boolean is neither. (Pydantic's strict mode would
+    refuse the text too: FastAPI validates the decoded JSON as Python objects.)"""
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("expected ISO 8601 text with a time zone")
+
+
+#: A time as ISO 8601 text with a zone, or whole Unix seconds (not a fraction, not a boolean).
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_text_time)]
 UnixSeconds = Annotated[StrictInt, Field(ge=0, le=LAST_SECOND)]
 #: Outings before this are not plogging-club outings but typing mistakes.
 EARLIEST_OUTING = datetime(2000, 1, 1, tzinfo=UTC)

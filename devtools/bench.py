@@ -111,15 +111,15 @@ def _bench_one(
 
     # The plain way: one OpenZeppelin mint per transaction, sent then waited for.
     erc20 = chain.contract(
-        "BaselineERC20", chain.send_plain(funder, chain.contract("BaselineERC20").constructor())["contractAddress"]
+        "BaselineERC20", chain.send_plain(funder, chain.contract("BaselineERC20").constructor()).contract_address
     )
     erc1155 = chain.contract(
-        "BaselineERC1155", chain.send_plain(funder, chain.contract("BaselineERC1155").constructor())["contractAddress"]
+        "BaselineERC1155", chain.send_plain(funder, chain.contract("BaselineERC1155").constructor()).contract_address
     )
     holders = [str(_key(i).address) for i in range(max(plain, batch) + 10)]
 
     def mints(function: Callable[[str], Any]) -> int:
-        return sum(int(chain.send_plain(funder, function(h), gas=200_000)["gasUsed"]) for h in holders[:plain])
+        return sum(chain.send_plain(funder, function(h), gas=200_000).gas_used for h in holders[:plain])
 
     seconds, gas = _timed(lambda: mints(lambda h: erc20.functions.mint(h, 100)))
     record("plain ERC-20 mint, 1 per transaction", plain, seconds, gas)
@@ -219,7 +219,7 @@ def _settlement(ledger: Ledger, chain: Chain, city: Any, holders: list[str], cou
         seconds = time.perf_counter() - started
         assert result.awarded == count, f"settled {result.awarded} of {count}"
         receipts = [chain.receipt(tx) for tx in result.transactions]
-        gas = sum(int(r["gasUsed"]) for r in receipts if r is not None)
+        gas = sum(r.gas_used for r in receipts if r is not None)
         store.dispose()
     return seconds, gas
 

@@ -65,10 +65,10 @@ class _Raw:
 
     def deploy(self, artifact: str, *args: Any) -> Any:
         receipt = self.chain.send_plain(self.account, self.chain.contract(artifact).constructor(*args))
-        return self.chain.contract(artifact, receipt["contractAddress"])
+        return self.chain.contract(artifact, receipt.contract_address)
 
     def gas(self, call: Any) -> int:
-        return int(self.chain.send_plain(self.account, call)["gasUsed"])
+        return self.chain.send_plain(self.account, call).gas_used
 
     def fund(self, address: str) -> None:
         self.chain.fund(self.account, address, 10**20)

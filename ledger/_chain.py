@@ -9,8 +9,9 @@ funding accounts, deploying an artifact) to the dev tools and tests, so that not
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -21,7 +22,48 @@ from web3.providers.eth_tester import EthereumTesterProvider
 
 from .errors import ChainUnavailable, RevertDecoder, translated
 
-__all__ = ["Chain", "load_artifact"]
+__all__ = ["Chain", "Receipt", "load_artifact"]
+
+
+def _hex(value: Any) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+def _number(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A mined transaction's receipt in one shape, whatever the source: a node's raw JSON-RPC
+    answer (hex text, read without web3's per-field formatting: a batch's receipt carries
+    hundreds of logs) or eth-tester's through web3. ``logs`` stay as the source gave them, for
+    :class:`ledger._events.RawLog` to read."""
+
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    status: int
+    gas_used: int
+    logs: tuple[Mapping[str, Any], ...]
+    contract_address: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == 1
+
+    @classmethod
+    def of(cls, receipt: Mapping[str, Any]) -> Receipt:
+        created = receipt.get("contractAddress")
+        return cls(
+            tx_hash=_hex(receipt["transactionHash"]),
+            block_number=_number(receipt["blockNumber"]),
+            block_hash=_hex(receipt["blockHash"]),
+            status=_number(receipt["status"]),
+            gas_used=_number(receipt["gasUsed"]),
+            logs=tuple(receipt["logs"]),
+            contract_address=Web3.to_checksum_address(created) if created else None,
+        )
 
 
 @cache
@@ -116,15 +158,22 @@ class Chain:
         result: list[dict[str, Any]] = list(response["result"])
         return result
 
-    def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+    def receipt(self, tx_hash: str) -> Receipt | None:
         """The receipt of ``tx_hash`` on the canonical chain, or None while it has none."""
-        try:
-            with self.translated("reading a receipt"):
-                return dict(self._w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
-        except ChainUnavailable as exc:
-            if isinstance(exc.__cause__, TransactionNotFound):
-                return None
-            raise
+        if self.embedded:
+            try:
+                with self.translated("reading a receipt"):
+                    return Receipt.of(self._w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+            except ChainUnavailable as exc:
+                if isinstance(exc.__cause__, TransactionNotFound):
+                    return None
+                raise
+        with self.translated("reading a receipt"):
+            response = self._w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])  # type: ignore[arg-type]
+        if "error" in response:
+            raise ChainUnavailable(f"eth_getTransactionReceipt {tx_hash} failed: {response['error']}")
+        found = response.get("result")
+        return None if found is None else Receipt.of(found)
 
     def transaction(self, tx_hash: str) -> dict[str, Any] | None:
         try:
@@ -185,7 +234,7 @@ class Chain:
             else:
                 self._w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
-    def send_plain(self, account: Any, call: Any, *, gas: int = 15_000_000) -> dict[str, Any]:
+    def send_plain(self, account: Any, call: Any, *, gas: int = 15_000_000) -> Receipt:
         """Signs and sends a contract call (or constructor) from ``account`` and waits for it:
         no outbox, no nonce allocator. For development tools measuring contracts the ledger does
         not drive (gas baselines); the ledger's own writes never go this way."""
@@ -202,7 +251,7 @@ class Chain:
             )
             tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
         receipt = self.wait_for_receipt(tx_hash.to_0x_hex())
-        if receipt["status"] != 1:
+        if not receipt.succeeded:
             raise ChainUnavailable(f"development transaction {tx_hash.to_0x_hex()} failed")
         return receipt
 
@@ -245,7 +294,7 @@ class Chain:
             raise ChainUnavailable(f"{method} failed: {response['error']}")
         return response.get("result")
 
-    def wait_for_receipt(self, tx_hash: str, timeout: float = 60.0, poll: float = 0.01) -> dict[str, Any]:
+    def wait_for_receipt(self, tx_hash: str, timeout: float = 60.0, poll: float = 0.01) -> Receipt:
         deadline = time.monotonic() + timeout
         while True:
             receipt = self.receipt(tx_hash)

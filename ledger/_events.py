@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
 from .records import (
     ZERO_ADDRESS,
@@ -39,6 +39,7 @@ from .records import (
     Role,
     RoleChanged,
     Venue,
+    to_checksum,
 )
 
 __all__ = ["EventDecoder", "RawLog"]
@@ -70,7 +71,7 @@ class RawLog:
             return int(value, 16) if isinstance(value, str) else int(value)
 
         return cls(
-            address=to_checksum_address(log["address"]),
+            address=to_checksum(log["address"]),
             topics=tuple(raw(t) for t in log["topics"]),
             data=raw(log["data"]),
             block_number=number(log["blockNumber"]),
@@ -92,21 +93,21 @@ class EventDecoder:
 
     def __init__(self, chain_id: int, contracts: Mapping[str, str], abis: Mapping[str, list[dict[str, Any]]]) -> None:
         self.chain_id = chain_id
-        self._names: dict[str, str] = {str(to_checksum_address(a)): name for name, a in contracts.items()}
+        self._names: dict[str, str] = {str(to_checksum(a)): name for name, a in contracts.items()}
         self._events: dict[tuple[str, bytes], tuple[str, list[dict[str, Any]]]] = {}
         for name, address in contracts.items():
             for item in abis[name]:
                 if item.get("type") != "event":
                     continue
                 signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-                self._events[(to_checksum_address(address), keccak(text=signature))] = (item["name"], item["inputs"])
+                self._events[(to_checksum(address), keccak(text=signature))] = (item["name"], item["inputs"])
 
     @property
     def addresses(self) -> list[str]:
         return list(self._names)
 
     def contract_name(self, address: str) -> str | None:
-        return self._names.get(str(to_checksum_address(address)))
+        return self._names.get(str(to_checksum(address)))
 
     def decode(self, logs: Iterable[Mapping[str, Any] | RawLog]) -> list[ChainRecord]:
         """Records for ``logs`` (in chain order), skipping logs of other contracts."""
@@ -158,7 +159,7 @@ class EventDecoder:
             args[item["name"]] = value
         for item in inputs:
             if item["type"] == "address":
-                args[item["name"]] = to_checksum_address(args[item["name"]])
+                args[item["name"]] = to_checksum(args[item["name"]])
             elif item["type"] in ("bytes32", "bytes"):
                 args[item["name"]] = "0x" + bytes(args[item["name"]]).hex()
         return _Decoded(name, args, ref)
@@ -224,4 +225,4 @@ class EventDecoder:
 
 
 def _address(topic: bytes) -> str:
-    return to_checksum_address(topic[12:])
+    return to_checksum(topic[12:])

@@ -23,7 +23,7 @@ from requests.exceptions import RequestException
 from web3.exceptions import Web3Exception
 from web3.types import TxParams
 
-from ._chain import Chain, revert_decoder
+from ._chain import Chain, Receipt, revert_decoder
 from .errors import ChainUnavailable, LedgerError, TransactionFailed
 from .outbox import MemoryOutbox, Outbox, OutboxEntry, Status
 
@@ -93,7 +93,7 @@ class TransactionSender:
 
     # ------------------------------------------------------------------ sending
 
-    def send(self, params: TxParams, *, budget: int, intent: str | None = None) -> dict[str, Any]:
+    def send(self, params: TxParams, *, budget: int, intent: str | None = None) -> Receipt:
         """Checks, signs, records, sends and waits for a transaction; raises the decoded error
         if it fails. If the node goes away after the transaction is recorded, it stays in the
         outbox and :meth:`resume` sends it again (first thing in the next send)."""
@@ -139,9 +139,9 @@ class TransactionSender:
                 submitted.append(Submitted(entry, tx))
         return submitted
 
-    def await_submitted(self, submitted: Submitted) -> dict[str, Any]:
+    def await_submitted(self, submitted: Submitted) -> Receipt:
         receipt = self._await([submitted.entry], submitted.tx)
-        if receipt["status"] != 1:
+        if not receipt.succeeded:
             raise self._failure(submitted.tx, receipt)
         return receipt
 
@@ -214,7 +214,7 @@ class TransactionSender:
         self._next_nonce = None
         raise revert_decoder().from_exception(exc) or TransactionFailed(entry.tx_hash, str(exc)) from exc
 
-    def _await(self, candidates: list[OutboxEntry], tx: dict[str, Any] | None) -> dict[str, Any]:
+    def _await(self, candidates: list[OutboxEntry], tx: dict[str, Any] | None) -> Receipt:
         """Waits for one of ``candidates`` (transactions at the same nonce) to be mined, bumping
         fees when it is stuck for ``replace_after`` seconds and ``tx`` is known."""
         candidates = list(candidates)
@@ -230,8 +230,8 @@ class TransactionSender:
                     raise
                 if receipt is None:
                     continue
-                status: Status = "mined" if receipt["status"] == 1 else "failed"
-                self.outbox.settle(candidate.tx_hash, status, int(receipt["blockNumber"]))
+                status: Status = "mined" if receipt.succeeded else "failed"
+                self.outbox.settle(candidate.tx_hash, status, receipt.block_number)
                 for other in candidates:
                     if other is not candidate:
                         self.outbox.settle(other.tx_hash, "replaced", None)
@@ -258,7 +258,7 @@ class TransactionSender:
 
     # ------------------------------------------------------------------ recovery
 
-    def resume(self) -> list[dict[str, Any]]:
+    def resume(self) -> list[Receipt]:
         """Re-sends, in nonce order, every recorded transaction not yet settled (the same signed
         bytes, so the same hash), closes any nonce gap, and waits for each nonce to be mined.
 
@@ -286,14 +286,14 @@ class TransactionSender:
                 receipts.append(receipt)
         return receipts
 
-    def _settle_group(self, group: list[OutboxEntry]) -> dict[str, Any] | None:
+    def _settle_group(self, group: list[OutboxEntry]) -> Receipt | None:
         """Settles the entries at one nonce: whichever of them is mined, or all of them as
         replaced when another transaction took the nonce (a gap filler, another process)."""
         for entry in group:
             receipt = self.chain.receipt(entry.tx_hash)
             if receipt is not None:
-                status: Status = "mined" if receipt["status"] == 1 else "failed"
-                self.outbox.settle(entry.tx_hash, status, int(receipt["blockNumber"]))
+                status: Status = "mined" if receipt.succeeded else "failed"
+                self.outbox.settle(entry.tx_hash, status, receipt.block_number)
                 for other in group:
                     if other is not entry:
                         self.outbox.settle(other.tx_hash, "replaced", None)
@@ -338,16 +338,16 @@ class TransactionSender:
                 self._next_nonce = None
         return filled
 
-    def _failure(self, tx: dict[str, Any], receipt: dict[str, Any]) -> LedgerError:
+    def _failure(self, tx: dict[str, Any], receipt: Receipt) -> LedgerError:
         """Replays a failed transaction against the state before its block to name the error."""
-        tx_hash = receipt["transactionHash"].to_0x_hex()
+        tx_hash = receipt.tx_hash
         replay = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}
         try:
-            self._w3.eth.call(replay, block_identifier=receipt["blockNumber"] - 1)
+            self._w3.eth.call(replay, block_identifier=receipt.block_number - 1)
         except Exception as exc:
             error = revert_decoder().from_exception(exc)
             if error is not None:
                 return error
-        if receipt["gasUsed"] >= tx["gas"]:
+        if receipt.gas_used >= tx["gas"]:
             return TransactionFailed(tx_hash, f"out of gas at limit {tx['gas']}")
         return TransactionFailed(tx_hash)

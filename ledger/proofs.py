@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._chain import Chain, load_artifact
-from ._events import EventDecoder
+from ._events import EventDecoder, RawLog
 from .errors import LedgerError
 from .records import AwardRecorded, ChainRecord, record_from_json, record_to_json
 from .verification import Check
@@ -82,15 +82,15 @@ def check_proof(proof: dict[str, Any], chain: Chain) -> list[Check]:
     done("transaction_found", "passed", tx_hash)
     if not done(
         "transaction_succeeded",
-        "passed" if receipt["status"] == 1 else "failed",
-        "status 1" if receipt["status"] == 1 else "the transaction reverted (status 0)",
+        "passed" if receipt.succeeded else "failed",
+        "status 1" if receipt.succeeded else "the transaction reverted (status 0)",
     ):
         return checks
-    mined_hash = receipt["blockHash"].to_0x_hex()
+    mined_hash = receipt.block_hash
     if not done(
         "in_block",
-        "passed" if (int(receipt["blockNumber"]), mined_hash) == (block_number, block_hash) else "failed",
-        f"mined in block {receipt['blockNumber']} ({mined_hash}); the proof says {block_number} ({block_hash})",
+        "passed" if (receipt.block_number, mined_hash) == (block_number, block_hash) else "failed",
+        f"mined in block {receipt.block_number} ({mined_hash}); the proof says {block_number} ({block_hash})",
     ):
         return checks
     try:
@@ -106,27 +106,27 @@ def check_proof(proof: dict[str, Any], chain: Chain) -> list[Check]:
         else f"block {block_number} is now {canonical}: the record was reorganised away",
     ):
         return checks
-    logs = [dict(log) for log in receipt["logs"]]
-    log = next((entry for entry in logs if int(entry["logIndex"]) == log_index), None)
+    logs = [RawLog.of(log) for log in receipt.logs]
+    log = next((entry for entry in logs if entry.log_index == log_index), None)
     if not done(
         "log_found", "passed" if log is not None else "failed", f"log {log_index} of {len(logs)} in the receipt"
     ):
         return checks
     assert log is not None
-    emitter = str(log["address"]).lower()
+    emitter = log.address.lower()
     named = str(proof["contract"]).lower()
     ours = named in {a.lower() for a in contracts.values()}
     if not done(
         "emitted_by_contract",
         "passed" if emitter == named and ours else "failed",
-        f"emitted by {log['address']}; the proof names {proof['contract']} of its deployment {sorted(contracts)}",
+        f"emitted by {log.address}; the proof names {proof['contract']} of its deployment {sorted(contracts)}",
     ):
         return checks
     decoder = EventDecoder(chain.chain_id, contracts, {n: load_artifact(_ARTIFACTS[n])["abi"] for n in contracts})
     decoded = next(
         (
             r
-            for r in decoder.decode(logs)
+            for r in decoder.decode(receipt.logs)
             if (r.ref.tx_hash, r.ref.log_index) == (tx_hash, log_index) and type(r) is type(claimed)
         ),
         None,

@@ -9,6 +9,7 @@ Inputs (:class:`ActivityAward`, :class:`SignedVoucher`, :class:`RedemptionConsen
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -68,15 +69,31 @@ def finality(block_number: int | None, final_block: int) -> Finality:
     return "final" if block_number <= final_block else "confirmed"
 
 
+#: EIP-55 form of 20 address bytes (or their hex): one Keccak hash per address, not per use —
+#: a batch's logs and a city's members repeat the same few thousand addresses.
+to_checksum = functools.lru_cache(maxsize=1 << 16)(to_checksum_address)
+
+
 def checksum(address: str, what: str = "address") -> str:
     """``address`` in checksum form, or :class:`InvalidInput` naming ``what``."""
-    if not isinstance(address, str) or not is_address(address):
+    found = _checked(address) if isinstance(address, str) else None
+    if found is None:
         raise InvalidInput(f"{what} {address!r} is not an Ethereum address")
-    digits = address[2:]
-    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(address):
+    if not found:
         # Mixed case is an EIP-55 checksum; a wrong one means a mistyped address.
         raise InvalidInput(f"{what} {address!r} fails its EIP-55 checksum: check for a typo")
-    return to_checksum_address(address)
+    return found
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _checked(address: str) -> str | None:
+    """The checksum form; None for no address; "" for a mixed-case text with a wrong checksum."""
+    if not is_address(address):
+        return None
+    digits = address[2:]
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(address):
+        return ""
+    return to_checksum(address)
 
 
 def _check_range(name: str, value: int, high: int, low: int = 0) -> None:

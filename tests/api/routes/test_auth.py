@@ -801,14 +801,6 @@ def test_expired_citizen_session_is_401(api):
 # ---------------------------------------------------------------- rate limits
 
 
-def _limited(make_api, per_minute: int, **overrides):
-    """The app with a limit of ``per_minute`` requests per client and bucket. (The fixture's
-    make_api sets rate_limit_per_minute itself, so the limit is set on its settings.)"""
-    api = make_api(**overrides)
-    api.ctx.settings.rate_limit_per_minute = per_minute
-    return api
-
-
 @pytest.fixture
 def frozen_minute(monkeypatch):
     """The rate limiter's clock, stopped half-way through a minute (moved by hand). The minute is
@@ -820,7 +812,7 @@ def frozen_minute(monkeypatch):
 
 
 def test_sign_in_is_rate_limited(make_api, frozen_minute):
-    api = _limited(make_api, 3)
+    api = make_api(rate_limit_per_minute=3)
     for _ in range(3):
         assert api.client.post("/v1/auth/siwe/nonce").status_code == 200
     response = api.client.post("/v1/auth/siwe/nonce")
@@ -834,7 +826,7 @@ def test_sign_in_is_rate_limited(make_api, frozen_minute):
 
 
 def test_guessing_card_pins_is_rate_limited_across_cards(make_api, frozen_minute):
-    api = _limited(make_api, 4)
+    api = make_api(rate_limit_per_minute=4)
     codes = [_enrol(api)["card"]["code"] for _ in range(2)]
     for code in codes:
         assert _activate(api, code).status_code == 200
@@ -844,7 +836,7 @@ def test_guessing_card_pins_is_rate_limited_across_cards(make_api, frozen_minute
 
 
 def test_claims_are_rate_limited(make_api, frozen_minute):
-    api = _limited(make_api, 3)
+    api = make_api(rate_limit_per_minute=3)
     headers, _ = api.custodial_citizen(display_name="Busy")
     for minutes in (600, 400, 200):
         response = api.client.post("/v1/claims", json=outing(minutes_ago=minutes), headers=headers)
@@ -858,7 +850,7 @@ def test_claims_are_rate_limited(make_api, frozen_minute):
 
 
 def test_rate_limit_window_is_the_minute(make_api, frozen_minute):
-    api = _limited(make_api, 2)
+    api = make_api(rate_limit_per_minute=2)
     assert api.client.post("/v1/auth/siwe/nonce").status_code == 200
     frozen_minute[0] += 20
     assert api.client.post("/v1/auth/siwe/nonce").status_code == 200
@@ -893,7 +885,7 @@ def test_shared_rate_limit_rows_are_swept(api, frozen_minute):
 
 
 def test_rate_limits_are_per_client(make_api, frozen_minute):
-    api = _limited(make_api, 1)
+    api = make_api(rate_limit_per_minute=1)
     assert api.client.post("/v1/auth/siwe/nonce").status_code == 200
     assert_error(api.client.post("/v1/auth/siwe/nonce"), 429, "rate_limited")
     other = TestClient(api.client.app, client=("203.0.113.7", 50000))
@@ -901,7 +893,7 @@ def test_rate_limits_are_per_client(make_api, frozen_minute):
 
 
 def test_rotating_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit(make_api, frozen_minute):
-    api = _limited(make_api, 5)
+    api = make_api(rate_limit_per_minute=5)
     for n in range(5):
         response = api.client.post("/v1/auth/siwe/nonce", headers={"X-Forwarded-For": f"198.51.100.{n}"})
         assert response.status_code == 200, response.text
@@ -911,7 +903,7 @@ def test_rotating_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit(
 
 
 def test_a_trusted_proxys_forwarded_address_is_the_client(make_api, frozen_minute):
-    api = _limited(make_api, 5, trusted_proxies="10.0.0.1, testclient")
+    api = make_api(rate_limit_per_minute=5, trusted_proxies="10.0.0.1, testclient")
     alice = {"X-Forwarded-For": "198.51.100.1"}
     for _ in range(5):
         assert api.client.post("/v1/auth/siwe/nonce", headers=alice).status_code == 200

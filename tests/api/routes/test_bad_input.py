@@ -40,7 +40,8 @@ class World:
 def world(api) -> World:
     citizen, body = api.custodial_citizen(display_name="Input Tester", phone="010-0000-0000")
     headers = {"citizen": citizen} | {role: api.staff(role) for role in ("admin", "minter", "issuer")}
-    event = api.client.post("/v1/events", json=_event(title="Beach clean-up"), headers=headers["issuer"])
+    window = {"claim_start": 1_767_225_600, "claim_end": 4_102_444_800}  # 2026 to 2100, as Unix seconds
+    event = api.client.post("/v1/events", json=_event(title="Beach clean-up") | window, headers=headers["issuer"])
     assert event.status_code == 201, event.text
     reward = api.client.post("/v1/rewards", json={"title": "Bus pass", "cost": 10}, headers=headers["admin"])
     assert reward.status_code == 201, reward.text
@@ -645,7 +646,8 @@ def test_unparseable_json_is_refused_and_writes_nothing(api, world, path, who, r
 def test_a_csv_over_the_row_limit_is_refused(make_api):
     api = make_api(max_csv_rows=3)
     issuer = api.staff("issuer")
-    event_id = api.client.post("/v1/events", json=_event(), headers=issuer).json()["event_id"]
+    window = {"claim_start": 1_767_225_600, "claim_end": 4_102_444_800}
+    event_id = api.client.post("/v1/events", json=_event() | window, headers=issuer).json()["event_id"]
     citizens = [api.custodial_citizen()[1]["address"] for _ in range(4)]
     block = api.ledger.head()
     csv = {"Content-Type": "text/csv"}
@@ -728,7 +730,7 @@ def test_an_upload_may_be_larger_than_a_json_body_up_to_its_own_limit(api, world
 
 def test_a_valid_request_after_bad_ones_still_works(api, world):
     """The bad requests above leave nothing half-done: the same event and claim still work."""
-    for case in (EVENTS[0], BADGES[0], REVIEWS[0], PATHS[2]):
+    for case in (EVENTS[0], EVENTS[4], BADGES[0], REVIEWS[0], PATHS[2]):
         body = case.body(world)
         world.client.request(
             case.method, case.path.format(**vars(world)), json=body, headers=world.headers[case.who or "admin"]
@@ -740,6 +742,11 @@ def test_a_valid_request_after_bad_ones_still_works(api, world):
     )
     assert issued.status_code == 200, issued.text
     assert issued.json()["issued"] == 1
+    # And a well-formed event, its times in ISO 8601 with a zone, is created.
+    created = world.client.post("/v1/events", json=_event(), headers=world.headers["issuer"])
+    assert created.status_code == 201, created.text
+    assert created.json()["claim_start"] == "2026-01-01T00:00:00Z"
+    assert created.json()["claim_end"] == "2099-12-31T09:00:00Z"
     reviewed = world.client.post(
         f"/v1/review/claims/{world.held_claim}",
         json={"decision": "reject", "reason": "too fast"},
