@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from eth_abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -296,9 +295,7 @@ class Ledger:
             raise InvalidInput("activity ids must increase within a batch")
         calls: list[tuple[TxParams, int]] = []
         for _, batch in batches:
-            # Encoded here, not through web3's contract object: its per-element type checks cost
-            # more than the rest of the batch's preparation (the profile in bench/BENCH.md).
-            data = _AWARD_BATCH_SELECTOR + encode([_AWARD_BATCH_TYPE], [[a.packed() for a in batch]])
+            data = award_batch_calldata(batch)
             params: TxParams = {
                 "to": self.deployment.points_address,
                 "data": HexStr("0x" + data.hex()),
@@ -307,8 +304,13 @@ class Ledger:
             calls.append((params, _batch_budget(len(batch))))
         return self._sender.submit_many(calls, intents=[label for label, _ in batches])
 
-    def await_result(self, submitted: Submitted) -> TxResult:
-        return self._await(submitted)
+    def await_result(self, submitted: Submitted, *, decode: bool = True) -> TxResult:
+        """The mined result of a submitted transaction (its records decoded, unless ``decode``
+        is false: a bulk settlement only needs where it was mined, and the indexer decodes)."""
+        if decode:
+            return self._await(submitted)
+        receipt = self._sender.await_submitted(submitted)
+        return TxResult(receipt.tx_hash, receipt.block_number, receipt.gas_used)
 
     def _await(self, submitted: Submitted) -> TxResult:
         return self._result(self._sender.await_submitted(submitted))
@@ -762,6 +764,17 @@ _DOMAIN_FIELDS = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
+
+
+def award_batch_calldata(batch: Sequence[ActivityAward]) -> bytes:
+    """``awardPointsBatch(Award[])`` calldata. Each award is three static words, so the ABI
+    encoding is the selector, the array's offset (32) and length, then the words in order: built
+    here in one join, not through web3's contract object or eth_abi, whose per-element checks
+    cost more than the rest of a batch's preparation (profiled; equality with eth_abi is tested)."""
+    words = [_AWARD_BATCH_SELECTOR, (32).to_bytes(32, "big"), len(batch).to_bytes(32, "big")]
+    for award in batch:
+        words += (award.head.to_bytes(32, "big"), award.body.to_bytes(32, "big"), award.evidence_hash)
+    return b"".join(words)
 
 
 def _build(chain: Chain, call: Any, sender: str, gas: int) -> Any:

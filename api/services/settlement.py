@@ -15,10 +15,11 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, update
 
-from ledger import ActivityAward, AwardRecorded, Metrics, TxResult
+from ledger import ActivityAward, Metrics, TxResult
 from ledger import errors as ledger_errors
 from ledger._transactions import Submitted
 
@@ -55,11 +56,26 @@ def allocate_activity_ids(ctx: Context, count: int) -> int:
     return first
 
 
-def _award(row: ActivityClaim, address: str) -> ActivityAward:
-    assert row.activity_id is not None
+#: What an award needs of a claim (read as columns, not whole rows: a season is 100,000 claims).
+_AWARD_COLUMNS = (
+    ActivityClaim.id,
+    ActivityClaim.activity_id,
+    ActivityClaim.points,
+    ActivityClaim.kind,
+    ActivityClaim.distance_meters,
+    ActivityClaim.duration_seconds,
+    ActivityClaim.litter_grams,
+    ActivityClaim.steps,
+    ActivityClaim.evidence_commitment,
+    Citizen.address,
+)
+
+
+def _award(row: Any, activity_id: int) -> ActivityAward:
+    """An award for a row of :data:`_AWARD_COLUMNS`."""
     return ActivityAward(
-        row.activity_id,
-        address,
+        activity_id,
+        row.address,
         row.points,
         row.kind,
         Metrics(row.distance_meters, row.duration_seconds, row.litter_grams, row.steps),
@@ -99,54 +115,60 @@ def _prepare(
     activity ids and settlement label, committed before any transaction is built."""
     with ctx.store.session() as session:
         now = utcnow()
-        query = select(ActivityClaim).where(
-            ActivityClaim.status == ClaimStatus.APPROVED,
-            (ActivityClaim.settle_after.is_(None)) | (ActivityClaim.settle_after <= now),
+        query = (
+            select(*_AWARD_COLUMNS)
+            .join(Citizen, Citizen.id == ActivityClaim.citizen_id)
+            .where(
+                ActivityClaim.status == ClaimStatus.APPROVED,
+                (ActivityClaim.settle_after.is_(None)) | (ActivityClaim.settle_after <= now),
+            )
         )
         if claim_ids is not None:
             query = query.where(ActivityClaim.id.in_(claim_ids))
-        rows = list(session.scalars(query.order_by(ActivityClaim.id).limit(size * max_batches)))
+        rows = list(session.execute(query.order_by(ActivityClaim.id).limit(size * max_batches)))
         if not rows:
             return []
-        addresses = {
-            c.id: c.address
-            for c in session.scalars(select(Citizen).where(Citizen.id.in_({r.citizen_id for r in rows})))
-        }
         first = allocate_activity_ids(ctx, len(rows))
         batches = []
+        changes = []
         for start in range(0, len(rows), size):
             settlement = str(uuid.uuid4())
             chunk = rows[start : start + size]
-            for offset, row in enumerate(chunk):
-                row.activity_id = first + start + offset
-                row.status, row.settlement = ClaimStatus.SENDING, settlement
-            batches.append((settlement, [_award(r, addresses[r.citizen_id]) for r in chunk]))
+            ids = range(first + start, first + start + len(chunk))
+            changes += [
+                {"id": row.id, "activity_id": i, "status": ClaimStatus.SENDING, "settlement": settlement}
+                for row, i in zip(chunk, ids, strict=True)
+            ]
+            batches.append((settlement, [_award(row, i) for row, i in zip(chunk, ids, strict=True)]))
+        session.execute(update(ActivityClaim), changes)  # by primary key, one statement per batch of rows
         session.commit()
     return batches
 
 
 def _settle_one(ctx: Context, settlement: str, sent: Submitted, result: SettleResult) -> None:
     try:
-        mined = ctx.ledger.await_result(sent)
+        mined = ctx.ledger.await_result(sent, decode=False)  # the indexer decodes the records
     except ledger_errors.ChainUnavailable:
         return  # stays "sending": reconciled from the outbox when the node answers
     except ledger_errors.LedgerError as exc:
         _handle_refusal(ctx, [(settlement, [])], exc)
         return
-    _mark_awarded(ctx, settlement, mined)
     ctx.chain_moved()
-    result.awarded += sum(1 for r in mined.records if isinstance(r, AwardRecorded))
+    result.awarded += _mark_awarded(ctx, settlement, mined)
     result.transactions.append(mined.tx_hash)
 
 
-def _mark_awarded(ctx: Context, settlement: str, mined: TxResult) -> None:
+def _mark_awarded(ctx: Context, settlement: str, mined: TxResult) -> int:
+    """The settlement's claims are awarded (a batch is all or nothing on-chain); how many."""
     with ctx.store.session() as session:
-        session.execute(
+        done = session.execute(
             update(ActivityClaim)
             .where(ActivityClaim.settlement == settlement)
             .values(status=ClaimStatus.AWARDED, tx_hash=mined.tx_hash, block_number=mined.block_number)
+            .execution_options(synchronize_session=False)
         )
         session.commit()
+    return int(done.rowcount)  # type: ignore[attr-defined]
 
 
 def _back_to_approved(
@@ -233,12 +255,13 @@ def _handle_refusal(ctx: Context, batches: list[tuple[str, list[ActivityAward]]]
 
 def _awards_of(ctx: Context, settlement: str) -> list[ActivityAward]:
     with ctx.store.session() as session:
-        rows = list(session.scalars(select(ActivityClaim).where(ActivityClaim.settlement == settlement)))
-        addresses = {
-            c.id: c.address
-            for c in session.scalars(select(Citizen).where(Citizen.id.in_({r.citizen_id for r in rows})))
-        }
-        return [_award(r, addresses[r.citizen_id]) for r in rows if r.activity_id is not None]
+        rows = session.execute(
+            select(*_AWARD_COLUMNS)
+            .join(Citizen, Citizen.id == ActivityClaim.citizen_id)
+            .where(ActivityClaim.settlement == settlement, ActivityClaim.activity_id.is_not(None))
+            .order_by(ActivityClaim.activity_id)
+        )
+        return [_award(row, row.activity_id) for row in rows]
 
 
 def reconcile(ctx: Context) -> None:

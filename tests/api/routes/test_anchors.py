@@ -20,7 +20,7 @@ def _anchor(api: Any) -> dict[str, Any]:
 
 
 def test_evidence_and_reviews_are_anchored_and_proved(api: Any) -> None:
-    headers, citizen = api.custodial_citizen(display_name="Anchored")
+    headers, _citizen = api.custodial_citizen(display_name="Anchored")
     held = api.client.post("/v1/claims", json=outing(minutes_ago=60 * 24 * 9), headers=headers).json()
     reviewed = api.client.post(
         f"/v1/review/claims/{held['claim_id']}",
@@ -54,7 +54,7 @@ def test_evidence_and_reviews_are_anchored_and_proved(api: Any) -> None:
 
 
 def test_erasure_keeps_proofs_valid_and_an_altered_record_no_longer_matches(api: Any) -> None:
-    headers, citizen = api.custodial_citizen(display_name="Erased")
+    headers, _citizen = api.custodial_citizen(display_name="Erased")
     held = api.client.post("/v1/claims", json=outing(minutes_ago=60 * 24 * 9), headers=headers).json()
     api.client.post(
         f"/v1/review/claims/{held['claim_id']}",

@@ -119,7 +119,7 @@ def test_metadata_of_an_unknown_event_is_404_and_a_bad_id_422(api: Any) -> None:
 def test_proof_of_an_award_checks_against_the_chain_and_a_doctored_one_names_what_failed(
     api: Any, tmp_path: Any
 ) -> None:
-    headers, citizen = api.custodial_citizen(display_name="Proof")
+    headers, _citizen = api.custodial_citizen(display_name="Proof")
     claim = api.award(headers)
     proof = api.client.get(f"/v1/proofs/activities/{claim['activity_id']}")
     assert proof.status_code == 200, proof.text

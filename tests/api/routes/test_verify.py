@@ -5,7 +5,6 @@ chain itself."""
 from __future__ import annotations
 
 import time
-
 from datetime import UTC, datetime, timedelta
 
 import pytest
