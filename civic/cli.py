@@ -90,6 +90,7 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="API worker processes (one chain writer among them, by lease)")] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Run the API service (and its chain writer and indexer)."""
     import uvicorn
@@ -115,11 +116,19 @@ def serve(
     if workers > 1:
         ctx.store.dispose()
         os.environ["CIVIC_WORKER_APP"] = "1"
-        uvicorn.run("api.server:worker_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run(
+            "api.server:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            access_log=access_log,
+        )
         return
     from api.app import create_app
 
-    uvicorn.run(create_app(ctx), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", access_log=access_log)
 
 
 @app.command("staff-token")
@@ -509,6 +518,37 @@ def bench(
     backends = tuple(backend or ("eth-tester", "anvil"))
     sizes = {"plain": plain, "singles": singles, "batch": batch, "claims": claims, "settle": settle}
     _run(lambda: bench_main(backends, sizes, out))
+
+
+@app.command()
+def loadtest(
+    citizens: Annotated[int, typer.Option(help="members in the store and on-chain")] = 1_000,
+    records: Annotated[int, typer.Option(help="awards settled on-chain and indexed before the load")] = 100_000,
+    workers: Annotated[int, typer.Option(help="API worker processes")] = 2,
+    users: Annotated[int, typer.Option(help="concurrent locust users (no think time)")] = 16,
+    seconds: Annotated[int, typer.Option(help="length of each locust run")] = 30,
+    max_requests: Annotated[int, typer.Option(help="each run stops after this many requests")] = 100_000,
+    database_url: Annotated[str | None, typer.Option(help="PostgreSQL to use (default: a throwaway server)")] = None,
+    rpc_url: Annotated[str | None, typer.Option(help="node to use (default: a fresh anvil)")] = None,
+    out: Annotated[Path | None, typer.Option(help="where LOADTEST.md, loadtest.json and locust's JSON go")] = None,
+) -> None:
+    """The public verification endpoint under load (locust on loopback), beside /v1/health,
+    with a city's worth of records stored: PostgreSQL, anvil, several API workers."""
+    from devtools.loadtest import main as load_main
+
+    _run(
+        lambda: load_main(
+            out,
+            citizens=citizens,
+            records=records,
+            workers=workers,
+            users=users,
+            seconds=seconds,
+            max_requests=max_requests,
+            database_url=database_url,
+            rpc_url=rpc_url,
+        )
+    )
 
 
 def main() -> None:
