@@ -13,7 +13,20 @@ from . import pages
 from .errors import install_error_handlers
 from .middleware import BodyLimit, IdempotencyMiddleware, SecurityHeaders
 from .ratelimit import RateLimiter
-from .routes import admin, anchors, auth, citizens, claims, credentials, events, metadata, proofs, rewards, verify
+from .routes import (
+    admin,
+    anchors,
+    audit,
+    auth,
+    citizens,
+    claims,
+    credentials,
+    events,
+    metadata,
+    proofs,
+    rewards,
+    verify,
+)
 from .services import anchoring, housekeeping
 from .services.context import Context
 from .services.indexer import Indexer
@@ -67,7 +80,8 @@ def create_app(ctx: Context, *, workers: bool = True, indexer: Indexer | None = 
     app.add_middleware(SecurityHeaders)
     app.include_router(pages.router)
     # Every API route lives under /v1, named once here.
-    for module in (auth, citizens, claims, events, rewards, admin, verify, metadata, proofs, credentials, anchors):
+    routers = (auth, citizens, claims, events, rewards, admin, verify, metadata, proofs, credentials, anchors, audit)
+    for module in routers:
         app.include_router(module.router, prefix="/v1")
     app.include_router(credentials.well_known_router)
     return app

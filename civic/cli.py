@@ -501,6 +501,110 @@ def gas_report() -> None:
     gas_main()
 
 
+#: What the progress bar says during each phase of the audit.
+_AUDIT_STAGES = {
+    "scan": "scanning logs",
+    "transactions": "reading senders",
+    "blocks": "reading block times",
+    "replay": "replaying records",
+    "state": "reading contract state",
+    "roots": "checking award roots",
+    "code": "checking code",
+    "anchors": "checking anchors",
+    "proofs": "checking proof files",
+}
+
+
+@app.command()
+def audit(
+    out: Annotated[Path, typer.Option(help="directory for report.json, records.csv and report.html")],
+    rpc_url: Annotated[
+        str | None, typer.Option(help="any node of the chain (default: CIVIC_RPC_URL, or the embedded chain)")
+    ] = None,
+    deployment: Annotated[
+        Path | None,
+        typer.Option(help="the deployment record (default: CIVIC_DEPLOYMENT_PATH, or beside the embedded chain)"),
+    ] = None,
+    at_block: Annotated[int | None, typer.Option(help="audit the state at this block (default: the head)")] = None,
+    records: Annotated[
+        Path | None,
+        typer.Option(
+            help="the city's export of anchored off-chain records (GET /v1/anchors/records)",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    proof: Annotated[
+        list[Path] | None, typer.Option(help="a proof file to check as well (repeatable)", exists=True, dir_okay=False)
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="exit 1 on warnings too (a day or more between anchored periods)")
+    ] = False,
+) -> None:
+    """Audit the whole programme from the chain alone (a node and the deployment record, never
+    the city's database): the state rebuilt from the events against the contracts' state, every
+    act's sender against the roles held then, the limits in force, each award batch's Merkle
+    root, the code at each address against the committed sources, and the anchored records.
+    Writes OUT/report.json, OUT/records.csv and OUT/report.html. Exits 0 when clean, 1 when there
+    are findings, 2 when the audit could not be made, 3 when the node kept failing."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ledger import Deployment
+    from ledger.audit import AuditNodeError, run_audit, write_outputs
+
+    def run() -> int:
+        settings = LedgerSettings() if rpc_url is None else LedgerSettings(rpc_url=rpc_url)
+        record = Deployment.load(deployment or settings.deployment_file)
+        chain = _chain_for(rpc_url)
+        columns = (
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("blocks"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(_AUDIT_STAGES["scan"], total=None)
+            try:
+                report = run_audit(
+                    chain,
+                    record,
+                    at_block=at_block,
+                    records_file=records,
+                    proof_files=proof or (),
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    stage=lambda name: bar.update(task, description=_AUDIT_STAGES.get(name, name)),
+                )
+            except AuditNodeError as exc:
+                raise _fail(f"the node kept failing, the audit is incomplete: {exc}", 3) from exc
+        paths = write_outputs(report, out)
+        typer.echo(
+            f"chain {report.chain_id}, block {report.audited_block}: {report.totals['records']:,} records in "
+            f"{report.scan['duration_seconds']:.1f}s"
+        )
+        for check in report.checks:
+            counts = f" ({check.findings} findings)" if check.findings else ""
+            counts += f" ({check.warnings} warnings)" if check.warnings else ""
+            typer.echo(f"  [{check.outcome}] {check.title}{counts}: {check.detail}")
+        for match in report.code:
+            typer.echo(f"  code of {match.name}: {match.summary} ({match.compiler}, {match.source_hash})")
+        for finding in report.findings[:20]:
+            typer.echo(f"  {finding.severity} {finding.kind}: {finding.message}")
+        if len(report.findings) > 20:
+            typer.echo(f"  ... and {len(report.findings) - 20} more in {paths['json']}")
+        typer.echo(f"report: {paths['html']} (and {paths['json'].name}, {paths['csv'].name})")
+        if report.clean:
+            typer.echo("clean: every check passed" + (f" ({len(report.warnings)} warnings)" if report.warnings else ""))
+        else:
+            typer.echo(f"NOT CLEAN: {len(report.errors)} findings")
+        return report.exit_code(strict=strict)
+
+    code = _run(run)
+    if code:
+        raise typer.Exit(code)
+
+
 @app.command()
 def bench(
     backend: Annotated[list[str] | None, typer.Option(help="eth-tester and/or anvil (default: both)")] = None,

@@ -13,16 +13,19 @@ process, one request at a time (it has no batches). Everything raised is a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from eth_utils import to_checksum_address
 
 from .._chain import Chain
-from ..errors import ChainUnavailable, LedgerError
+from ..errors import ChainUnavailable, ContractRevert, LedgerError, TransactionFailed
 
 __all__ = ["AuditNodeError", "NodeReader", "ScanStats"]
+
+T = TypeVar("T")
 
 #: Words in a node's error that mean "ask for less" (eth_getLogs result caps, range caps, batch caps).
 _LIMIT_WORDS = (
@@ -61,6 +64,37 @@ def _is_limit_error(exc: BaseException) -> bool:
     return any(word in text for word in _LIMIT_WORDS)
 
 
+#: What a batch holds for a call the contract reverted or the EVM refused to run to its end (an
+#: invalid jump or opcode in code replaced at the address): the contract's answer, not the
+#: node's failure, so not retried.
+REVERTED = object()
+
+#: Words of nodes' errors for an execution that failed (geth, anvil, erigon, nethermind).
+_EXECUTION_WORDS = (
+    "revert",
+    "evm error",
+    "invalid opcode",
+    "invalid jump",
+    "out of gas",
+    "stack underflow",
+    "stack overflow",
+    "bad instruction",
+)
+
+
+def _is_revert(error: Any) -> bool:
+    if not isinstance(error, dict):
+        return False
+    message = str(error.get("message", "")).lower()
+    return error.get("code") == 3 or any(word in message for word in _EXECUTION_WORDS)
+
+
+def _is_vm_error(exc: BaseException) -> bool:
+    """Whether eth-tester's failure is the EVM's (py-evm's ``VMError``): the call failed."""
+    cause = exc.__cause__
+    return cause is not None and any(c.__name__ == "VMError" for c in type(cause).__mro__)
+
+
 def _hex_int(value: Any) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
@@ -87,10 +121,11 @@ class NodeReader:
         self.target_logs = target_logs
         self.stats = ScanStats()
         self._sleep = sleep
+        self._caller: str | None = None
 
     # ------------------------------------------------------------------ retries
 
-    def _retrying(self, doing: str, action: Callable[[], Any]) -> Any:
+    def _retrying(self, doing: str, action: Callable[[], T]) -> T:
         """``action`` run until it answers, with a growing pause after each node failure."""
         attempt = 0
         while True:
@@ -120,7 +155,8 @@ class NodeReader:
         single block); a range with many logs makes the next one smaller, one with few makes it
         larger again (never above ``log_range``); other failures are retried with a pause."""
         total = max(0, to_block - from_block + 1)
-        span = self.log_range
+        # About twenty steps on a short chain (a progress bar that moves), never above the cap.
+        span = min(self.log_range, max(1, -(-total // 20)))
         start = from_block
         attempt = 0
         if progress:
@@ -192,7 +228,9 @@ class NodeReader:
                 continue
             failed = []
             for index, answer in zip(chunk, answers, strict=True):
-                if "error" in answer:
+                if "error" in answer and _is_revert(answer["error"]):
+                    results[index] = REVERTED  # the contract's answer, not the node's failure
+                elif "error" in answer:
                     failed.append((index, answer["error"]))
                 else:
                     results[index] = answer.get("result")
@@ -225,27 +263,44 @@ class NodeReader:
 
     # ------------------------------------------------------------------ typed reads
 
-    def call_many(self, calls: Sequence[tuple[str, bytes]], block: int) -> list[bytes]:
-        """``eth_call`` of each ``(address, calldata)`` at ``block``: the raw return data."""
+    def call_many(self, calls: Sequence[tuple[str, bytes]], block: int) -> list[bytes | None]:
+        """``eth_call`` of each ``(address, calldata)`` at ``block``: the raw return data, or
+        None where the contract reverted (code replaced at the address, say)."""
         if self.chain.embedded:
-            w3 = self.chain._w3
+            provider: Any = self.chain._w3.provider
+            if self._caller is None:
+                # eth-tester charges a call's gas to its sender: one of its own funded accounts
+                # (and naming one spares web3 guessing it, which costs more than the call).
+                with self.chain.translated("listing the embedded chain's accounts"):
+                    self._caller = str(self.chain._w3.eth.accounts[0])
 
-            def one(address: str, data: bytes) -> bytes:
-                with self.chain.translated("calling a contract"):
-                    return bytes(w3.eth.call({"to": to_checksum_address(address), "data": data}, block))  # type: ignore[arg-type]
+            def one(address: str, data: bytes) -> bytes | None:
+                request = {"to": to_checksum_address(address), "data": "0x" + data.hex(), "from": self._caller}
+                try:
+                    with self.chain.translated("calling a contract"):
+                        answer = provider.make_request("eth_call", [request, block])
+                except (ContractRevert, TransactionFailed):
+                    return None
+                except ChainUnavailable as exc:
+                    if _is_vm_error(exc):
+                        return None
+                    raise
+                if "error" in answer:
+                    raise ChainUnavailable(f"eth_call to {address} failed: {answer['error']}")
+                return bytes.fromhex(str(answer["result"])[2:])
 
             self.stats.calls += len(calls)
-            return [self._retrying("eth_call", lambda a=a, d=d: one(a, d)) for a, d in calls]
+            return [self._retrying("eth_call", partial(one, a, d)) for a, d in calls]
         tag = hex(block)
         answers = self._batch([("eth_call", [{"to": a, "data": "0x" + d.hex()}, tag]) for a, d in calls])
-        return [bytes.fromhex(str(r)[2:]) for r in answers]
+        return [None if r is REVERTED else bytes.fromhex(str(r)[2:]) for r in answers]
 
     def block_times(self, numbers: Sequence[int]) -> dict[int, int]:
         """The timestamp of each block."""
         numbers = sorted(set(numbers))
         if self.chain.embedded:
             self.stats.calls += len(numbers)
-            return {n: self._retrying("eth_getBlockByNumber", lambda n=n: self.chain.block_time(n)) for n in numbers}
+            return {n: self._retrying("eth_getBlockByNumber", partial(self.chain.block_time, n)) for n in numbers}
         answers = self._batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
         times = {}
         for n, block in zip(numbers, answers, strict=True):
@@ -255,7 +310,7 @@ class NodeReader:
         return times
 
     def block_hash(self, number: int) -> str | None:
-        return self._retrying("eth_getBlockByNumber", lambda: self.chain.block_hash(number))  # type: ignore[no-any-return]
+        return self._retrying("eth_getBlockByNumber", partial(self.chain.block_hash, number))
 
     def transactions(self, hashes: Sequence[str]) -> dict[str, tuple[str, str | None]]:
         """``(from, to)`` of each transaction (``to`` None for a contract creation)."""
@@ -264,7 +319,7 @@ class NodeReader:
         if self.chain.embedded:
             self.stats.calls += len(hashes)
             for h in hashes:
-                tx = self._retrying("eth_getTransactionByHash", lambda h=h: self.chain.transaction(h))
+                tx = self._retrying("eth_getTransactionByHash", partial(self.chain.transaction, h))
                 if tx is None:
                     raise AuditNodeError(f"the node has no transaction {h}")
                 found[h] = (str(tx["from"]), str(tx["to"]) if tx.get("to") else None)
@@ -278,10 +333,10 @@ class NodeReader:
         return found
 
     def code(self, address: str, block: int) -> bytes:
-        return self._retrying("eth_getCode", lambda: self.chain.code(address, block))  # type: ignore[no-any-return]
+        return self._retrying("eth_getCode", partial(self.chain.code, address, block))
 
-    def receipt(self, tx_hash: str) -> Mapping[str, Any] | None:
-        return self._retrying("eth_getTransactionReceipt", lambda: self.chain.receipt(tx_hash))  # type: ignore[no-any-return]
+    def receipt(self, tx_hash: str) -> Any:
+        return self._retrying("eth_getTransactionReceipt", partial(self.chain.receipt, tx_hash))
 
 
 class _BatchRefused(ChainUnavailable):

@@ -54,6 +54,13 @@ class CodeMatch:
     metadata_expected: dict[str, str] = field(default_factory=dict)
     detail: str = ""
 
+    @property
+    def summary(self) -> str:
+        """A few words: ``full match``, ``partial match``, ``mismatch from byte N``, ``no code``."""
+        if self.match == "mismatch":
+            return f"mismatch from byte {self.first_difference}"
+        return "no code" if self.match == "missing" else f"{self.match} match"
+
 
 def _b58(data: bytes) -> str:
     number = int.from_bytes(data, "big")
@@ -179,7 +186,8 @@ def compare_code(name: str, address: str, on_chain: bytes, artifact: dict[str, A
             first_difference=first,
             differing_bytes=differing,
             detail=(
-                f"the executable code differs from {common['artifact']} ({common['compiler']}, {common['source_hash']}) "
+                f"the executable code differs from {common['artifact']} "
+                f"({common['compiler']}, {common['source_hash']}) "
                 f"from byte {first} ({differing} bytes differ; {len(chain_code)} bytes on-chain, "
                 f"{len(expected_code)} expected, immutables and metadata aside)"
             ),
