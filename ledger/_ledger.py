@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,9 +26,10 @@ from web3.types import TxParams, Wei
 from . import merkle
 from ._chain import Chain, Receipt, load_artifact
 from ._events import EventDecoder
+from ._reader import NodeReader
 from ._transactions import Submitted, TransactionSender
 from .deployment import Deployment
-from .errors import AccessDenied, ConfigurationError, DeploymentError, InvalidInput
+from .errors import AccessDenied, ChainUnavailable, ConfigurationError, DeploymentError, InvalidInput
 from .outbox import Outbox, OutboxEntry
 from .records import (
     ROLE_CONTRACTS,
@@ -60,6 +61,10 @@ __all__ = ["DEFAULT_CHUNK", "Ledger", "day_offset_of", "new_citizen_account"]
 #: Records per transaction in batch calls: far inside a 30M block at under 30,000 gas each.
 DEFAULT_CHUNK = 200
 _GAS_SINGLE = 400_000
+#: Selectors of the views the batched state read asks: ``balanceOf(address)`` and
+#: ``hasBadge(uint256,address)``.
+_BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+_HAS_BADGE = keccak(text="hasBadge(uint256,address)")[:4]
 #: ``awardPointsBatch(Award[])``: its selector and argument type, for encoding large batches.
 _AWARD_BATCH_TYPE = "(uint256,uint256,bytes32)[]"
 _AWARD_BATCH_SELECTOR = keccak(text=f"awardPointsBatch({_AWARD_BATCH_TYPE})")[:4]
@@ -727,6 +732,24 @@ class Ledger:
 
     def event_count(self) -> int:
         return int(self._call(self._badges, "eventCount"))
+
+    def states_at(self, holdings: Mapping[str, Iterable[int]], block: int) -> dict[str, tuple[int, list[int]]]:
+        """Each address's points balance and which of the given events' badges it holds, at
+        ``block``: read in JSON-RPC batches (one round trip per few hundred reads, not one each)."""
+        addresses = [checksum(a, "citizen") for a in holdings]
+        pairs = [(a, e) for a, given in zip(addresses, holdings.values(), strict=True) for e in sorted(set(given))]
+        points, badges = self.deployment.points_address, self.deployment.badges_address
+        calls = [(points, _BALANCE_OF + bytes(12) + bytes.fromhex(a[2:])) for a in addresses]
+        calls += [(badges, _HAS_BADGE + e.to_bytes(32, "big") + bytes(12) + bytes.fromhex(a[2:])) for a, e in pairs]
+        answers = NodeReader(self._chain).call_many(calls, block)
+        if any(answer is None or len(answer) != 32 for answer in answers):
+            raise ChainUnavailable(f"the contracts did not answer their views at block {block}")
+        words = [int.from_bytes(answer or b"", "big") for answer in answers]
+        found: dict[str, tuple[int, list[int]]] = {a: (words[i], []) for i, a in enumerate(addresses)}
+        for (address, event_id), held in zip(pairs, words[len(addresses) :], strict=True):
+            if held:
+                found[address][1].append(event_id)
+        return found
 
     def has_badge(self, event_id: int, attendee: str, block: int | str = "latest") -> bool:
         return bool(self._chain.call(self._badges, "hasBadge", event_id, checksum(attendee, "attendee"), block=block))

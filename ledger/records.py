@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from eth_utils import is_address, is_checksum_address, keccak, to_checksum_address
@@ -444,13 +444,17 @@ _RECORD_TYPES: dict[str, type[ChainRecord]] = {
 
 def record_to_json(record: ChainRecord) -> dict[str, object]:
     """A record as plain JSON (for a store): its fields, and ``record`` its type name."""
-    data = asdict(record)
-    for key, value in list(data.items()):
+    data: dict[str, object] = {"record": type(record).__name__}
+    for item in fields(record):  # shallow, by hand: dataclasses.asdict deep-copies every value
+        value = getattr(record, item.name)
         if isinstance(value, enum.Enum):
-            data[key] = value.value
+            value = value.value
         elif isinstance(value, tuple):
-            data[key] = list(value)
-    return {"record": type(record).__name__, **data}
+            value = list(value)
+        elif isinstance(value, OnChainRef | Metrics):
+            value = {f.name: getattr(value, f.name) for f in fields(value)}
+        data[item.name] = value
+    return data
 
 
 def record_from_json(data: dict[str, object]) -> ChainRecord:

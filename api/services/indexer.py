@@ -16,10 +16,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from ledger import (
     AwardRecorded,
@@ -248,8 +249,7 @@ class Indexer:
             states = self._read_states(touched, rows, end)
             with self.ctx.store.session() as session:
                 session.add_all(rows)
-                for state in states:
-                    session.merge(state)
+                _store_states(session, states)
                 session.add_all(IndexedBlock(number=n, hash=h) for n, h in hashes.items())
                 session.execute(delete(IndexedBlock).where(IndexedBlock.number <= end - REORG_WINDOW))
                 session.commit()
@@ -260,45 +260,43 @@ class Indexer:
     def _read_states(self, addresses: set[str], new_rows: list[ChainRecordRow], block: int) -> list[CitizenState]:
         """The contract state (balance, badges) of ``addresses`` at ``block``, read from the
         chain before the write transaction opens (no database lock is held across chain reads)."""
-        ledger = self.ctx.ledger
-        states = []
+        known: dict[str, set[int]] = {address: set() for address in addresses}
         with self.ctx.store.session() as session:
-            known = {
-                address: {
-                    int(e or 0)
-                    for e in session.scalars(
-                        select(ChainRecordRow.event_id).where(
-                            ChainRecordRow.subject == address, ChainRecordRow.event_id.is_not(None)
-                        )
-                    )
-                }
-                | _moved_badges(session, address)
-                for address in addresses
-            }
-        for row in new_rows:
-            if row.subject in known and row.event_id is not None:
-                known[row.subject].add(int(row.event_id))
-            if row.kind == "BadgesMoved" and row.subject in known:
-                known[row.subject] |= {int(e) for e in json.loads(row.data)["event_ids"]}
-        for address, event_ids in known.items():
-            held = [e for e in sorted(event_ids) if ledger.has_badge(e, address, block=block)]
-            states.append(
-                CitizenState(
-                    address=address,
-                    balance=ledger.balance_of(address, block=block),
-                    badges=json.dumps(held),
-                    block_number=block,
+            for chunk in _chunks(sorted(addresses), 500):
+                found = session.execute(
+                    select(ChainRecordRow.subject, ChainRecordRow.kind, ChainRecordRow.event_id, ChainRecordRow.data)
+                    .where(ChainRecordRow.subject.in_(chunk))
+                    .where(ChainRecordRow.event_id.is_not(None) | (ChainRecordRow.kind == "BadgesMoved"))
                 )
-            )
-        return states
+                for subject, kind, event_id, data in found:
+                    known[str(subject)] |= _event_ids(kind, event_id, data)
+        for row in new_rows:
+            if row.subject in known:
+                known[row.subject] |= _event_ids(row.kind, row.event_id, row.data)
+        read = self.ctx.ledger.states_at(known, block)
+        return [
+            CitizenState(address=a, balance=balance, badges=json.dumps(held), block_number=block)
+            for a, (balance, held) in read.items()
+        ]
 
 
-def _moved_badges(session: object, address: str) -> set[int]:
-    """Event ids of badges a re-binding moved to ``address``."""
-    found: set[int] = set()
-    rows = session.scalars(  # type: ignore[attr-defined]
-        select(ChainRecordRow.data).where(ChainRecordRow.kind == "BadgesMoved", ChainRecordRow.subject == address)
-    )
-    for data in rows:
-        found |= {int(e) for e in json.loads(data)["event_ids"]}
-    return found
+def _store_states(session: Session, states: list[CitizenState]) -> None:
+    """Inserts or updates ``states`` (one query per few hundred, not one each)."""
+    by_address = {s.address: s for s in states}
+    for chunk in _chunks(sorted(by_address), 500):
+        for stored in session.scalars(select(CitizenState).where(CitizenState.address.in_(chunk))):
+            fresh = by_address.pop(stored.address)
+            stored.balance, stored.badges, stored.block_number = fresh.balance, fresh.badges, fresh.block_number
+    session.add_all(by_address.values())
+
+
+def _event_ids(kind: str, event_id: int | None, data: str) -> set[int]:
+    """The events whose badges a record concerns (a re-binding's moved badges included)."""
+    if kind == "BadgesMoved":
+        return {int(e) for e in json.loads(data)["event_ids"]}
+    return {int(event_id)} if event_id is not None else set()
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

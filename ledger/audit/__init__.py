@@ -9,8 +9,8 @@ against the committed sources (Sourcify-style), and the anchored off-chain recor
 :func:`write_outputs` writes ``report.json``, ``records.csv`` and ``report.html``.
 """
 
+from .._reader import AuditNodeError, NodeReader, ScanStats
 from ._audit import ARTIFACTS, run_audit
-from ._node import AuditNodeError, NodeReader, ScanStats
 from .code import CodeMatch, compare_code, split_metadata
 from .html import render_html
 from .report import (

@@ -23,6 +23,7 @@ from eth_utils import keccak, to_checksum_address
 from .. import merkle
 from .._chain import Chain, load_artifact
 from .._events import EventDecoder
+from .._reader import AuditNodeError, NodeReader
 from ..commitments import anchor_leaf
 from ..deployment import Deployment
 from ..errors import DeploymentError, InvalidInput
@@ -47,7 +48,6 @@ from ..records import (
     Role,
     RoleChanged,
 )
-from ._node import AuditNodeError, NodeReader
 from .code import CodeMatch, compare_code
 from .report import CHECKS, FINDING_KINDS, AuditReport, CheckResult, Finding, record_reference
 

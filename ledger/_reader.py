@@ -1,6 +1,6 @@
-"""The audit's reads from a node: logs in block ranges sized to the node's limits, and the many
-small reads (contract views at the audited block, block timestamps, transaction senders) sent as
-JSON-RPC batch requests.
+"""Reads of many things from a node (the audit's whole-chain scan, the indexer's contract state):
+logs in block ranges sized to the node's limits, and the many small reads (contract views at a
+block, block timestamps, transaction senders) sent as JSON-RPC batch requests.
 
 A JSON-RPC node gets batches (``HTTPProvider.make_batch_request``: one HTTP request carries up to
 ``batch_size`` calls); a batch the node refuses as a whole is split in halves, single answers the
@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 from eth_utils import to_checksum_address
 
-from .._chain import Chain
-from ..errors import ChainUnavailable, ContractRevert, LedgerError, TransactionFailed
+from ._chain import Chain
+from .errors import ChainUnavailable, ContractRevert, LedgerError, TransactionFailed
 
 __all__ = ["AuditNodeError", "NodeReader", "ScanStats"]
 
