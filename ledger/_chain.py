@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 from web3 import Web3
-from web3.exceptions import BlockNotFound, TransactionNotFound
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception
 from web3.providers.eth_tester import EthereumTesterProvider
 
 from .errors import ChainUnavailable, RevertDecoder, translated
@@ -119,6 +119,20 @@ class Chain:
     def block_time(self, number: int | str = "latest") -> int:
         with self.translated("reading a block"):
             return int(self._w3.eth.get_block(number)["timestamp"])  # type: ignore[arg-type]
+
+    def next_block_time(self) -> int:
+        """The timestamp the next block will carry: the node's pending block (anvil and
+        eth-tester keep it at the wall clock, or ahead of it after time travel); the latest
+        block's where a node offers no pending block. A chain that mines only when there are
+        transactions can have a latest block hours old: a window checked against it would be
+        wrong by as much."""
+        with self.translated("reading a block"):
+            latest = int(self._w3.eth.get_block("latest")["timestamp"])
+            try:
+                pending = int(self._w3.eth.get_block("pending")["timestamp"])
+            except (Web3Exception, ValueError, KeyError):  # no pending block on this node
+                return latest
+        return max(latest, pending)
 
     def block_gas_limit(self) -> int:
         with self.translated("reading a block"):

@@ -653,7 +653,9 @@ class Ledger:
     # ------------------------------------------------------------------ the event feed
 
     def chain_time(self) -> int:
-        return self._chain.block_time()
+        """The chain's clock as the contracts will read it: the time the next block carries (see
+        :meth:`Chain.next_block_time`), not the last block's, which on a quiet chain is stale."""
+        return self._chain.next_block_time()
 
     def head(self) -> int:
         return self._chain.head()
