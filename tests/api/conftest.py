@@ -7,9 +7,11 @@ PostgreSQL server for the session, a database of its own per test).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -146,9 +148,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/civic.db"
         return
+    with _postgres_database(request.getfixturevalue("postgres_server")) as url:
+        yield url
+
+
+@contextmanager
+def _postgres_database(server: Any) -> Iterator[str]:
+    """A database of its own on the session's PostgreSQL server, dropped after."""
     import psycopg
 
-    server = request.getfixturevalue("postgres_server")
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = server.admin_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -160,12 +168,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.fixture
-def make_api(api_chain: _Deployed, tmp_path: Any, database_url: str) -> Iterator[Callable[..., Api]]:
-    """Builds the app with settings overrides (one per test)."""
+@contextmanager
+def _api_factory(api_chain: _Deployed, tmp_path: Any, url: str) -> Iterator[Callable[..., Api]]:
+    """Builds apps over ``url`` with settings overrides; the chain goes back where it was after."""
     made: list[tuple[TestClient, Store]] = []
     snapshot = api_chain.test_chain.chain.snapshot()
-    url = database_url
 
     def make(**overrides: Any) -> Api:
         defaults: dict[str, Any] = {
@@ -197,5 +204,28 @@ def make_api(api_chain: _Deployed, tmp_path: Any, database_url: str) -> Iterator
 
 
 @pytest.fixture
+def make_api(api_chain: _Deployed, tmp_path: Any, database_url: str) -> Iterator[Callable[..., Api]]:
+    """Builds the app with settings overrides (one per test)."""
+    with _api_factory(api_chain, tmp_path, database_url) as make:
+        yield make
+
+
+@pytest.fixture
 def api(make_api: Callable[..., Api]) -> Api:
     return make_api()
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_api(
+    request: pytest.FixtureRequest, api_chain: _Deployed, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """One app for a whole module, on each store: for many cases that each must change nothing
+    (bad input), where building an app and its world per case would cost minutes."""
+    tmp = tmp_path_factory.mktemp("module-api")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp}/civic.db"
+        else:
+            url = stack.enter_context(_postgres_database(request.getfixturevalue("postgres_server")))
+        make = stack.enter_context(_api_factory(api_chain, tmp, url))
+        yield make()

@@ -36,7 +36,13 @@ class World:
     citizen_id: str
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def api(module_api):
+    """One app for the module: every case here must change nothing, so they can share it."""
+    return module_api
+
+
+@pytest.fixture(scope="module")
 def world(api) -> World:
     citizen, body = api.custodial_citizen(display_name="Input Tester", phone="010-0000-0000")
     headers = {"citizen": citizen} | {role: api.staff(role) for role in ("admin", "minter", "issuer")}
