@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from ledger import Ledger, LedgerSettings, connect, deploy_ledger, open_ledger
 from ledger.deployment import Deployment
-from ledger.errors import ConfigurationError
+from ledger.errors import ChainInUse, ConfigurationError
 
 from .outbox import SqlOutbox
 from .services.context import Context
@@ -67,6 +67,21 @@ class LazyLedger:
         self._outbox = outbox
         self._ledger: Ledger | None = None
         self.deployment = Deployment.load(ledger_settings.deployment_file)
+
+    @property
+    def readable(self) -> bool:
+        """Whether this process can read the chain: not while the running service holds the
+        embedded chain (its writer then carries out this process's intents)."""
+        try:
+            self._open()
+        except ChainInUse:
+            return False
+        return True
+
+    def _open(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = open_ledger(self._settings, outbox=self._outbox, deployment=self.deployment)
+        return self._ledger
 
     def __getattr__(self, name: str) -> object:
         if self._ledger is None:

@@ -24,7 +24,7 @@ from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint, RPCResponse
 
-from .errors import ConfigurationError
+from .errors import ChainInUse, ConfigurationError
 
 __all__ = ["DurableTesterProvider", "LockedTesterProvider", "close_all", "open_durable_chain"]
 
@@ -83,7 +83,7 @@ class DurableTesterProvider(LockedTesterProvider):
             fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             self._owner.close()
-            raise ConfigurationError(
+            raise ChainInUse(
                 f"the embedded chain in {journal.parent} is in use by another process: stop it, "
                 "or point CIVIC_RPC_URL at a node"
             ) from exc

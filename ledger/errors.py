@@ -31,6 +31,7 @@ __all__ = [
     "BadgeNotRevoked",
     "BadgeWasRevoked",
     "BadgesLinkInvalid",
+    "ChainInUse",
     "ChainUnavailable",
     "ClaimWindowClosed",
     "ConfigurationError",
@@ -82,6 +83,10 @@ class LedgerError(Exception):
 
 class ConfigurationError(LedgerError):
     """The ledger's settings are missing or inconsistent (keys, URLs, deployment record)."""
+
+
+class ChainInUse(ConfigurationError):
+    """The embedded chain is held by another process (one process owns its journal)."""
 
 
 class DeploymentError(LedgerError):

@@ -162,6 +162,11 @@ FINDING_KINDS: dict[str, tuple[str, str, str]] = {
         "an off-chain record whose root was never anchored, or whose proof leads to no anchored root",
         "앵커되지 않은 루트의 오프체인 기록",
     ),
+    "records_anchored_later": (
+        "anchors",
+        "records whose root was anchored after the audited block (not checked at that block)",
+        "감사 블록 이후에 앵커된 기록 (그 블록에서는 검사하지 않음)",
+    ),
     "record_altered": (
         "anchors",
         "an off-chain record whose content no longer gives the anchored leaf",

@@ -251,6 +251,24 @@ def test_run_audit_at_an_earlier_block_audits_the_state_then(audited: Audited) -
     assert earlier.totals["state"]["limits"] == {"max_points_per_award": 500, "daily_cap": 2_500}
 
 
+def test_run_audit_before_an_anchor_leaves_its_records_unchecked_with_a_warning(audited: Audited) -> None:
+    """A records file exported now, audited at a block before its last period was anchored: the
+    later period's records are outside that block (a warning naming the root), not unanchored."""
+    last = audited.report.anchors["periods"][-1]
+    earlier = run_audit(
+        audited.test_chain.chain,
+        audited.ledger.deployment,
+        at_block=last["block"] - 1,
+        records_file=audited.records_file,
+    )
+    assert earlier.clean, [f.message for f in earlier.errors[:5]]
+    later = [f for f in earlier.warnings if f.kind == "records_anchored_later"]
+    assert [f.evidence["root"] for f in later] == [last["root"]]
+    checked = earlier.anchors["records_file"]
+    later_records = sum(1 for e in audited.seeded.anchored_records if e["root"] == last["root"])
+    assert 0 < later_records < checked["entries"] and checked["verified"] == checked["entries"] - later_records
+
+
 def test_run_audit_refuses_a_deployment_of_another_chain(audited: Audited) -> None:
     other = dataclasses.replace(audited.ledger.deployment, chain_id=audited.ledger.chain_id + 1)
     with pytest.raises(DeploymentError):
