@@ -7,6 +7,7 @@ Every act calls the same service the JSON API calls; nothing here decides a rule
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +27,7 @@ from ..services.claims import NewClaim
 from ..services.errors import Invalid, ServiceError
 from ..store import Citizen
 from .views import badge_image, citizen_view, event_title
-from .web import CITIZEN_COOKIE, FormDep, Page, PageDep, PageRoute, back_to, safe_next, text, upload
+from .web import CITIZEN_COOKIE, Detour, FormDep, Page, PageDep, PageRoute, back_to, safe_next, text, upload
 
 __all__ = ["router"]
 
@@ -35,19 +36,29 @@ SIGN_IN = [rate_limited("sign-in")]
 CLAIMS = [rate_limited("claims")]
 
 
-def _signed_in(page: Page) -> Citizen | None:
-    return page.citizen
+def _signed_in(page: Page) -> Citizen:
+    """The signed-in citizen; else a :class:`Detour` to sign-in and back to this page."""
+    citizen = page.citizen
+    if citizen is None:
+        target = page.request.url.path
+        if page.request.url.query:
+            target += "?" + page.request.url.query
+        raise Detour(page.redirect("/me/sign-in?next=" + quote(target, safe="")))
+    return citizen
 
 
-def _to_sign_in(page: Page) -> Response:
-    target = page.request.url.path
-    if page.request.url.query:
-        target += "?" + page.request.url.query
-    return page.redirect("/me/sign-in?next=" + quote(target, safe=""))
+def _get(path: str, build: Callable[[Page, Citizen], Response]) -> None:
+    """A GET route that shows ``build``'s page as it is, to the signed-in citizen."""
+
+    def show(page: PageDep) -> Response:
+        return build(page, _signed_in(page))
+
+    router.add_api_route(path, show, methods=["GET"], name=build.__name__.strip("_"))
 
 
-def _menu(page: Page, here: str, **context: Any) -> dict[str, Any]:
-    return {"section": "me", "here": here, **context}
+def _show(page: Page, template: str, title: str, here: str, status: int = 200, **context: Any) -> Response:
+    """A citizen's page in the "me" section, with the menu's place ``here``."""
+    return page.render(template, status=status, title=title, section="me", here=here, **context)
 
 
 # ---------------------------------------------------------------------- signing in
@@ -55,11 +66,7 @@ def _menu(page: Page, here: str, **context: Any) -> dict[str, Any]:
 
 @router.get("/me/sign-in")
 def sign_in_page(page: PageDep, next: str = "/me", code: str = "") -> Response:
-    return page.render(
-        "me/sign_in.html",
-        title=page._("Sign in"),
-        **_menu(page, "sign-in", next=safe_next(next), values={"code": code}),
-    )
+    return _show(page, "me/sign_in.html", page._("Sign in"), "sign-in", next=safe_next(next), values={"code": code})
 
 
 @router.post("/me/sign-in", dependencies=SIGN_IN)
@@ -69,20 +76,28 @@ def sign_in(page: PageDep, form: FormDep) -> Response:
     try:
         body = CardSignIn(code=text(form, "code"), pin=text(form, "pin"))
     except ValidationError as exc:
-        return page.render(
+        return _show(
+            page,
             "me/sign_in.html",
-            status=422,
-            title=page._("Sign in"),
-            **_menu(page, "sign-in", next=target, values=values, errors=page.field_errors(exc)),
+            page._("Sign in"),
+            "sign-in",
+            422,
+            next=target,
+            values=values,
+            errors=page.field_errors(exc),
         )
     try:
         session = auth.sign_in_with_card(page.ctx, body.code, body.pin)
     except ServiceError as exc:
-        return page.render(
+        return _show(
+            page,
             "me/sign_in.html",
-            status=401 if exc.code != "card_locked" else 429,
-            title=page._("Sign in"),
-            **_menu(page, "sign-in", next=target, values=values, error=page.error_text(exc)),
+            page._("Sign in"),
+            "sign-in",
+            401 if exc.code != "card_locked" else 429,
+            next=target,
+            values=values,
+            error=page.error_text(exc),
         )
     _open(page, session)
     return page.redirect(_with_done(target, "signed_in"))
@@ -138,10 +153,8 @@ def sign_out(page: PageDep, form: FormDep) -> Response:
 @router.get("/me/card")
 def card_page(page: PageDep, code: str = "", next: str = "/me") -> Response:
     """What the link printed on a sign-in card opens: the citizen chooses the card's PIN."""
-    return page.render(
-        "me/card.html",
-        title=page._("Activate your card"),
-        **_menu(page, "card", values={"code": code}, next=safe_next(next)),
+    return _show(
+        page, "me/card.html", page._("Activate your card"), "card", values={"code": code}, next=safe_next(next)
     )
 
 
@@ -151,11 +164,8 @@ def activate_card(page: PageDep, form: FormDep) -> Response:
     target = safe_next(text(form, "next"))
 
     def again(status: int, **extra: Any) -> Response:
-        return page.render(
-            "me/card.html",
-            status=status,
-            title=page._("Activate your card"),
-            **_menu(page, "card", values=values, next=target, **extra),
+        return _show(
+            page, "me/card.html", page._("Activate your card"), "card", status, values=values, next=target, **extra
         )
 
     try:
@@ -178,26 +188,22 @@ def activate_card(page: PageDep, form: FormDep) -> Response:
 @router.get("/me")
 def home(page: PageDep) -> Response:
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
     statement = citizen_view(page, citizen.address)
     mine = claims.mine(page.ctx, citizen)
     waiting = sum(v.claim.points for v in mine if v.claim.status.value in ("approved", "sending"))
     held = sum(1 for v in mine if v.claim.status.value == "held")
     profile = citizens.profile(page.ctx, citizen)
-    return page.render(
+    return _show(
+        page,
         "me/home.html",
-        title=page._("My page"),
-        **_menu(
-            page,
-            "home",
-            citizen=citizen,
-            name=profile.display_name,
-            statement=statement,
-            waiting=waiting,
-            held=held,
-            recent=[claim_public(page.ctx, v) for v in mine[-3:]][::-1],
-        ),
+        page._("My page"),
+        "home",
+        citizen=citizen,
+        name=profile.display_name,
+        statement=statement,
+        waiting=waiting,
+        held=held,
+        recent=[claim_public(page.ctx, v) for v in mine[-3:]][::-1],
     )
 
 
@@ -207,15 +213,12 @@ def home(page: PageDep) -> Response:
 def _outing_page(page: Page, status: int = 200, **context: Any) -> Response:
     today = datetime.now(page.zone).date().isoformat()
     context.setdefault("values", {"day": today})
-    return page.render(
-        "me/outing.html", status=status, title=page._("Record an outing"), **_menu(page, "outing", **context)
-    )
+    return _show(page, "me/outing.html", page._("Record an outing"), "outing", status, **context)
 
 
 @router.get("/me/outing")
 def outing_page(page: PageDep) -> Response:
-    if _signed_in(page) is None:
-        return _to_sign_in(page)
+    _signed_in(page)
     return _outing_page(page)
 
 
@@ -241,8 +244,6 @@ def record_outing(page: PageDep, form: FormDep) -> Response:
     """Records an outing: the photo and GPS track are kept off-chain (their hashes back the
     claim; only a salted commitment to them goes on-chain)."""
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
     values = {k: text(form, k) for k in ("day", "start", "end", "distance_km", "steps", "litter_grams")}
     errors: dict[str, str] = {}
     photo, track = upload(form, "photo"), upload(form, "track")
@@ -349,27 +350,15 @@ def record_outing(page: PageDep, form: FormDep) -> Response:
 def _claims_page(page: Page, citizen: Citizen, status: int = 200, **context: Any) -> Response:
     final_block = page.ctx.ledger.final_block()
     mine = [claim_public(page.ctx, v, final_block=final_block, reviews=True) for v in claims.mine(page.ctx, citizen)]
-    return page.render(
-        "me/claims.html",
-        status=status,
-        title=page._("My claims"),
-        **_menu(page, "claims", claims=mine[::-1], **context),
-    )
+    return _show(page, "me/claims.html", page._("My claims"), "claims", status, claims=mine[::-1], **context)
 
 
-@router.get("/me/claims")
-def claims_page(page: PageDep) -> Response:
-    citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
-    return _claims_page(page, citizen)
+_get("/me/claims", _claims_page)
 
 
 @router.post("/me/claims/{claim_id}/appeal")
 def appeal(claim_id: int, page: PageDep, form: FormDep) -> Response:
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
     try:
         body = AppealCreate(note=text(form, "note"))
     except ValidationError as exc:
@@ -389,19 +378,14 @@ def appeal(claim_id: int, page: PageDep, form: FormDep) -> Response:
 
 def _badges_page(page: Page, citizen: Citizen, status: int = 200, **context: Any) -> Response:
     statement = citizen_view(page, citizen.address)
-    return page.render(
-        "me/badges.html",
-        status=status,
-        title=page._("My badges"),
-        **_menu(page, "badges", citizen=citizen, statement=statement, **context),
+    return _show(
+        page, "me/badges.html", page._("My badges"), "badges", status, citizen=citizen, statement=statement, **context
     )
 
 
 @router.get("/me/badges")
 def badges_page(page: PageDep, code: str = "") -> Response:
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
     return _badges_page(page, citizen, values={"code": code})
 
 
@@ -418,8 +402,6 @@ def _claim(page: Page, citizen: Citizen, form: Any) -> dict[str, Any]:
 @router.post("/me/badges", dependencies=CLAIMS)
 def claim_from_badges(page: PageDep, form: FormDep) -> Response:
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
     values = {"code": text(form, "code")}
     try:
         answer = _claim(page, citizen, form)
@@ -435,30 +417,32 @@ def badge_page(event_id: int, page: PageDep) -> Response:
     """One of my badges: its image, proof file, and its Open Badges credential (with the
     LinkedIn add-to-profile link)."""
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
     issued = None
     error = None
     try:
         issued = credentials.badge_credential(page.ctx, page.indexer, event_id, citizen.address)
     except ServiceError as exc:
         error = page.error_text(exc)
-    return page.render(
+    return _show(
+        page,
         "me/badge.html",
-        title=event_title(page, event_id),
-        **_menu(
-            page,
-            "badges",
-            citizen=citizen,
-            event_id=event_id,
-            badge_title=event_title(page, event_id),
-            image=badge_image(event_id),
-            issued=issued,
-            error=error,
-            proof=f"/v1/proofs/badges/{event_id}/{citizen.address}",
-            credential=f"/v1/credentials/badges/{event_id}/{citizen.address}",
-            share=f"{page.ctx.settings.public_base_url.rstrip('/')}/?event={event_id}&address={citizen.address}",
-        ),
+        event_title(page, event_id),
+        "badges",
+        citizen=citizen,
+        event_id=event_id,
+        badge_title=event_title(page, event_id),
+        image=badge_image(event_id),
+        issued=issued,
+        error=error,
+        proof=f"/v1/proofs/badges/{event_id}/{citizen.address}",
+        credential=f"/v1/credentials/badges/{event_id}/{citizen.address}",
+        share=f"{page.ctx.settings.public_base_url.rstrip('/')}/?event={event_id}&address={citizen.address}",
+    )
+
+
+def _claim_page(page: Page, code: str, citizen: Citizen | None, status: int = 200, **context: Any) -> Response:
+    return page.render(
+        "claim.html", status=status, title=page._("Claim a badge"), section="me", code=code, citizen=citizen, **context
     )
 
 
@@ -467,12 +451,10 @@ def claim_page(page: PageDep, code: str = "") -> Response:
     """What the venue's QR code opens. A signed-in citizen claims with one button; anyone else
     signs in first and comes back here."""
     here = "/claim?code=" + quote(code, safe="")
-    return page.render(
-        "claim.html",
-        title=page._("Claim a badge"),
-        section="me",
-        code=code,
-        citizen=_signed_in(page),
+    return _claim_page(
+        page,
+        code,
+        page.citizen,
         sign_in=f"/me/sign-in?next={quote(here, safe='')}",
         activate=f"/me/card?next={quote(here, safe='')}",
     )
@@ -480,32 +462,16 @@ def claim_page(page: PageDep, code: str = "") -> Response:
 
 @router.post("/claim", dependencies=CLAIMS)
 def claim(page: PageDep, form: FormDep) -> Response:
-    citizen = _signed_in(page)
+    citizen = page.citizen
     code = text(form, "code")
     if citizen is None:
         return page.redirect("/me/sign-in?next=" + quote("/claim?code=" + quote(code, safe=""), safe=""))
     try:
         answer = _claim(page, citizen, form)
     except ValidationError:
-        return page.render(
-            "claim.html",
-            status=422,
-            title=page._("Claim a badge"),
-            section="me",
-            code=code,
-            citizen=citizen,
-            error=page.says("claim_code_unknown"),
-        )
+        return _claim_page(page, code, citizen, 422, error=page.says("claim_code_unknown"))
     except (ServiceError, LedgerError) as exc:
-        return page.render(
-            "claim.html",
-            status=409,
-            title=page._("Claim a badge"),
-            section="me",
-            code=code,
-            citizen=citizen,
-            error=page.error_text(exc),
-        )
+        return _claim_page(page, code, citizen, 409, error=page.error_text(exc))
     return page.redirect(f"/me/badges/{answer['event_id']}?done=badge_claimed")
 
 
@@ -516,27 +482,27 @@ def _rewards_page(page: Page, citizen: Citizen, status: int = 200, **context: An
     statement = citizen_view(page, citizen.address)
     balance = statement["answer"].balance
     catalogue = [reward_public(r) for r in rewards.list_rewards(page.ctx)]
-    return page.render(
+    return _show(
+        page,
         "me/rewards.html",
-        status=status,
-        title=page._("Rewards"),
-        **_menu(page, "rewards", citizen=citizen, balance=balance, rewards=catalogue, **context),
+        page._("Rewards"),
+        "rewards",
+        status,
+        citizen=citizen,
+        balance=balance,
+        rewards=catalogue,
+        **context,
     )
 
 
-@router.get("/me/rewards")
-def rewards_page(page: PageDep) -> Response:
-    citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
-    return _rewards_page(page, citizen)
+_get("/me/rewards", _rewards_page)
 
 
 @router.get("/me/rewards/{reward_id}/consent")
 def reward_consent(reward_id: int, page: PageDep) -> Response:
     """For a citizen with their own wallet: the EIP-712 consent to sign (as the API's
     GET /v1/redemptions/consent)."""
-    citizen = _signed_in(page)
+    citizen = page.citizen
     if citizen is None:
         return page.json({"error": page.says("not_authenticated")}, status=401)
     try:
@@ -549,8 +515,6 @@ def reward_consent(reward_id: int, page: PageDep) -> Response:
 @router.post("/me/rewards/{reward_id}")
 def redeem(reward_id: int, page: PageDep, form: FormDep) -> Response:
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
     signature = text(form, "signature")
     deadline = text(form, "deadline")
     wants_json = page.request.headers.get("accept", "").startswith("application/json")
@@ -582,11 +546,7 @@ def redeem(reward_id: int, page: PageDep, form: FormDep) -> Response:
 @router.get("/me/wallet")
 def wallet_page(page: PageDep) -> Response:
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
-    return page.render(
-        "me/wallet.html", title=page._("Move to my own wallet"), **_menu(page, "wallet", citizen=citizen)
-    )
+    return _show(page, "me/wallet.html", page._("Move to my own wallet"), "wallet", citizen=citizen)
 
 
 @router.post("/me/wallet")
@@ -594,15 +554,10 @@ def export_key(page: PageDep, form: FormDep) -> Response:
     """Hands a custodial citizen their key once (after their card's PIN), then the city's copy
     is deleted; the page shows it once with a warning and is never cached."""
     citizen = _signed_in(page)
-    if citizen is None:
-        return _to_sign_in(page)
 
     def again(status: int, **extra: Any) -> Response:
-        return page.render(
-            "me/wallet.html",
-            status=status,
-            title=page._("Move to my own wallet"),
-            **_menu(page, "wallet", citizen=citizen, **extra),
+        return _show(
+            page, "me/wallet.html", page._("Move to my own wallet"), "wallet", status, citizen=citizen, **extra
         )
 
     if text(form, "understood") != "yes":

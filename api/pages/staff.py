@@ -8,6 +8,7 @@ Each page admits the roles the matching API route admits, and every act calls th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,11 +24,11 @@ from ledger import LedgerError
 from ..deps import rate_limited
 from ..presenters import claim_public, event_public, reward_public
 from ..routes.citizens import _card as card_public
+from ..routes.events import event_draft
 from ..schemas import CitizenCreate, EventCreate, ReviewCreate, RewardCreate, RewardUpdate, RoleChange, StaffTokenCreate
 from ..services import admin, auth, citizens, claims, events, evidence, rewards
 from ..services.auth import STAFF_ROLES, StaffPrincipal
 from ..services.errors import Invalid, ServiceError
-from ..services.events import EventDraft
 from ..services.intents import outcome, submit
 from ..services.rewards import RewardChange
 from ..store import ClaimStatus
@@ -36,6 +37,7 @@ from .views import activity_view, event_title
 from .web import (
     LOCALES,
     STAFF_COOKIE,
+    Detour,
     FormDep,
     Page,
     PageDep,
@@ -65,25 +67,42 @@ def qr_svg(data: str, label: str) -> Markup:
     return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1))
 
 
-def _guard(page: Page, *roles: str) -> StaffPrincipal | Response:
-    """The signed-in staff member if their role may use the page; else sign-in or a refusal."""
+def _guard(page: Page, *roles: str) -> StaffPrincipal:
+    """The signed-in staff member if their role may use the page; else a :class:`Detour` to
+    sign-in or to a refusal."""
     staff = page.staff
     if staff is None:
         target = page.request.url.path
-        return page.redirect("/staff?next=" + quote(target, safe=""))
+        raise Detour(page.redirect("/staff?next=" + quote(target, safe="")))
     if not staff.may(*roles):
-        return page.render(
-            "error.html",
-            status=403,
-            title=page._("Not for your role"),
-            error=page._("This page needs one of these roles: %(roles)s.", roles=", ".join(("admin", *roles))),
-            section="staff",
+        raise Detour(
+            page.render(
+                "error.html",
+                status=403,
+                title=page._("Not for your role"),
+                error=page._("This page needs one of these roles: %(roles)s.", roles=", ".join(("admin", *roles))),
+                section="staff",
+            )
         )
     return staff
 
 
-def _ctx(page: Page, staff: StaffPrincipal, here: str, **context: Any) -> dict[str, Any]:
-    return {"section": "staff", "here": here, "staff": staff, "reasons": _reasons(page), **context}
+def _show(
+    page: Page, staff: StaffPrincipal, template: str, title: str, here: str, status: int = 200, **context: Any
+) -> Response:
+    """A staff page in the staff section, with the menu's place ``here`` and the reasons' list."""
+    return page.render(
+        template, status=status, title=title, section="staff", here=here, staff=staff, reasons=_reasons(page), **context
+    )
+
+
+def _get(path: str, roles: tuple[str, ...], build: Callable[[Page, StaffPrincipal], Response]) -> None:
+    """A GET route that shows ``build``'s page as it is, to staff whose role may see it."""
+
+    def show(page: PageDep) -> Response:
+        return build(page, _guard(page, *roles))
+
+    router.add_api_route(path, show, methods=["GET"], name=build.__name__.strip("_"))
 
 
 def _reasons(page: Page) -> list[tuple[int, str]]:
@@ -106,7 +125,7 @@ def staff_home(page: PageDep, next: str = "") -> Response:
         )
     health = admin.health(page.ctx, page.indexer)
     held = len(claims.for_review(page.ctx, ClaimStatus.HELD)) if staff.may(*MINTER) else None
-    return page.render("staff/home.html", title=page._("Staff"), **_ctx(page, staff, "home", health=health, held=held))
+    return _show(page, staff, "staff/home.html", page._("Staff"), "home", health=health, held=held)
 
 
 @router.post("/staff/sign-in", dependencies=[rate_limited("sign-in")])
@@ -140,18 +159,21 @@ def staff_sign_out(page: PageDep, form: FormDep) -> Response:
 @router.post("/staff/pause")
 def pause(page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *PAUSER)
-    if isinstance(staff, Response):
-        return staff
     paused = text(form, "paused") == "yes"
     try:
         admin.pause(page.ctx, paused, principal=page.principal("staff"), key=_key(page, form, "pause"))
     except (ServiceError, LedgerError) as exc:
         health = admin.health(page.ctx, page.indexer)
-        return page.render(
+        return _show(
+            page,
+            staff,
             "staff/home.html",
-            status=409,
-            title=page._("Staff"),
-            **_ctx(page, staff, "home", health=health, held=None, error=page.error_text(exc)),
+            page._("Staff"),
+            "home",
+            409,
+            health=health,
+            held=None,
+            error=page.error_text(exc),
         )
     return page.redirect("/staff?done=" + ("paused" if paused else "unpaused"))
 
@@ -164,20 +186,10 @@ def _events_page(page: Page, staff: StaffPrincipal, status: int = 200, **context
     counts, now = events.attendee_counts(page.ctx, rows), page.ctx.ledger.chain_time()
     listed = [event_public(page.ctx, r, counts[r.id], now) for r in rows][::-1]
     context.setdefault("values", {"venue": "physical", "capacity": "0"})
-    return page.render(
-        "staff/events.html",
-        status=status,
-        title=page._("Events"),
-        **_ctx(page, staff, "events", events=listed, **context),
-    )
+    return _show(page, staff, "staff/events.html", page._("Events"), "events", status, events=listed, **context)
 
 
-@router.get("/staff/events")
-def events_page(page: PageDep) -> Response:
-    staff = _guard(page, *READER)
-    if isinstance(staff, Response):
-        return staff
-    return _events_page(page, staff)
+_get("/staff/events", READER, _events_page)
 
 
 def _local(page: Page, value: str) -> datetime | str:
@@ -191,8 +203,6 @@ def _local(page: Page, value: str) -> datetime | str:
 @router.post("/staff/events")
 def create_event(page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *ISSUER)
-    if isinstance(staff, Response):
-        return staff
     fields = ("title", "title_en", "description", "description_en", "venue", "claim_start", "claim_end", "capacity")
     values = {k: text(form, k) for k in fields}
     try:
@@ -215,20 +225,10 @@ def create_event(page: PageDep, form: FormDep) -> Response:
             errors=page.field_errors(exc),
             error=page._("Please correct the fields marked below."),
         )
-    draft = EventDraft(
-        title=body.title,
-        title_en=body.title_en,
-        description=body.description,
-        description_en=body.description_en,
-        venue=body.venue,
-        claim_start=int(body.claim_start.timestamp())
-        if isinstance(body.claim_start, datetime)
-        else int(body.claim_start),
-        claim_end=int(body.claim_end.timestamp()) if isinstance(body.claim_end, datetime) else int(body.claim_end),
-        capacity=body.capacity,
-    )
     try:
-        row = events.create(page.ctx, draft, principal=page.principal("staff"), key=_key(page, form, "event"))
+        row = events.create(
+            page.ctx, event_draft(body), principal=page.principal("staff"), key=_key(page, form, "event")
+        )
     except (ServiceError, LedgerError) as exc:
         return _events_page(page, staff, 409, values=values, error=page.error_text(exc))
     return page.redirect(f"/staff/events/{row.id}?done=event_created")
@@ -237,19 +237,22 @@ def create_event(page: PageDep, form: FormDep) -> Response:
 def _event_page(page: Page, staff: StaffPrincipal, event_id: int, status: int = 200, **context: Any) -> Response:
     row = events.get(page.ctx, event_id)
     shown = event_public(page.ctx, row, page.ctx.ledger.city_event(event_id).attendees, page.ctx.ledger.chain_time())
-    return page.render(
+    return _show(
+        page,
+        staff,
         "staff/event.html",
-        status=status,
-        title=event_title(page, event_id),
-        **_ctx(page, staff, "events", event=shown, event_title=event_title(page, event_id), **context),
+        event_title(page, event_id),
+        "events",
+        status,
+        event=shown,
+        event_title=event_title(page, event_id),
+        **context,
     )
 
 
 @router.get("/staff/events/{event_id}")
 def event_page(event_id: int, page: PageDep) -> Response:
     staff = _guard(page, *READER)
-    if isinstance(staff, Response):
-        return staff
     return _event_page(page, staff, event_id)
 
 
@@ -257,8 +260,6 @@ def event_page(event_id: int, page: PageDep) -> Response:
 def issue_preview(event_id: int, page: PageDep, form: FormDep) -> Response:
     """Reads the uploaded CSV file and shows who would get the badge, before anything is sent."""
     staff = _guard(page, *ISSUER)
-    if isinstance(staff, Response):
-        return staff
     file = upload(form, "file")
     try:
         if file is None:
@@ -269,29 +270,25 @@ def issue_preview(event_id: int, page: PageDep, form: FormDep) -> Response:
         return _event_page(page, staff, event_id, 422, issue_error=page.error_text(exc))
     row = events.get(page.ctx, event_id)
     attendees = page.ctx.ledger.city_event(event_id).attendees
-    return page.render(
+    return _show(
+        page,
+        staff,
         "staff/issue_preview.html",
-        title=page._("Check before issuing"),
-        **_ctx(
-            page,
-            staff,
-            "events",
-            event=row,
-            event_title=event_title(page, event_id),
-            entries=len(entries),
-            addresses=addresses,
-            duplicates=len(entries) - len(addresses),
-            places=(row.capacity - attendees) if row.capacity else None,
-            filename=file.filename if file else "",
-        ),
+        page._("Check before issuing"),
+        "events",
+        event=row,
+        event_title=event_title(page, event_id),
+        entries=len(entries),
+        addresses=addresses,
+        duplicates=len(entries) - len(addresses),
+        places=(row.capacity - attendees) if row.capacity else None,
+        filename=file.filename if file else "",
     )
 
 
 @router.post("/staff/events/{event_id}/issue")
 def issue(event_id: int, page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *ISSUER)
-    if isinstance(staff, Response):
-        return staff
     entries = text(form, "attendees").replace(",", " ").split()
     try:
         answer = events.issue(
@@ -306,8 +303,6 @@ def issue(event_id: int, page: PageDep, form: FormDep) -> Response:
 def badge_act(event_id: int, page: PageDep, form: FormDep) -> Response:
     """Revokes a badge, or issues a revoked one again, with a reason."""
     staff = _guard(page, *ISSUER)
-    if isinstance(staff, Response):
-        return staff
     act = text(form, "act")
     address = text(form, "address")
     reason = text(form, "reason_code")
@@ -344,9 +339,7 @@ def _kiosk_interval(page: Page) -> float:
 @router.get("/staff/events/{event_id}/kiosk")
 def kiosk(event_id: int, page: PageDep) -> Response:
     """The full-screen venue screen: a QR code of a new single-use claim code every few seconds."""
-    staff = _guard(page, *ISSUER)
-    if isinstance(staff, Response):
-        return staff
+    _guard(page, *ISSUER)
     first: dict[str, Any] | None = None
     error = None
     try:
@@ -407,27 +400,25 @@ def _review_page(page: Page, staff: StaffPrincipal, status: int = 200, **context
             }
         )
     approved = len(claims.for_review(page.ctx, ClaimStatus.APPROVED))
-    return page.render(
+    return _show(
+        page,
+        staff,
         "staff/review.html",
-        status=status,
-        title=page._("Review queue"),
-        **_ctx(page, staff, "review", queue=queue, approved=approved, **context),
+        page._("Review queue"),
+        "review",
+        status,
+        queue=queue,
+        approved=approved,
+        **context,
     )
 
 
-@router.get("/staff/review")
-def review_page(page: PageDep) -> Response:
-    staff = _guard(page, *MINTER)
-    if isinstance(staff, Response):
-        return staff
-    return _review_page(page, staff)
+_get("/staff/review", MINTER, _review_page)
 
 
 @router.post("/staff/review/{claim_id}")
 def review(claim_id: int, page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *MINTER)
-    if isinstance(staff, Response):
-        return staff
     try:
         body = ReviewCreate(decision=text(form, "decision"), reason=text(form, "reason"))  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -443,8 +434,6 @@ def review(claim_id: int, page: PageDep, form: FormDep) -> Response:
 def settle_now(page: PageDep, form: FormDep) -> Response:
     """Awards every approved claim now (as POST /v1/awards/flush)."""
     staff = _guard(page, *MINTER)
-    if isinstance(staff, Response):
-        return staff
     try:
         outcome(
             page.ctx, submit(page.ctx, "settle", {}, principal=page.principal("staff"), key=_key(page, form, "settle"))
@@ -457,9 +446,7 @@ def settle_now(page: PageDep, form: FormDep) -> Response:
 @router.get("/staff/evidence/{evidence_hash}")
 def evidence_file(evidence_hash: str, page: PageDep) -> Response:
     """An uploaded photo or track, for reviewers only (never cached, never framed)."""
-    staff = _guard(page, *MINTER)
-    if isinstance(staff, Response):
-        return staff
+    _guard(page, *MINTER)
     row = evidence.get(page.ctx, evidence_hash)
     headers = {"Cache-Control": "private, no-store"}
     if row.content_type == evidence.TRACK_TYPE:
@@ -473,8 +460,6 @@ def evidence_file(evidence_hash: str, page: PageDep) -> Response:
 @router.get("/staff/reversals")
 def reversals_page(page: PageDep, activity: str = "") -> Response:
     staff = _guard(page, *ADMIN)
-    if isinstance(staff, Response):
-        return staff
     found = None
     error = None
     if activity.strip():
@@ -484,18 +469,21 @@ def reversals_page(page: PageDep, activity: str = "") -> Response:
                 error = page._("Enter an activity number.")
         except (ServiceError, LedgerError) as exc:
             error = page.error_text(exc)
-    return page.render(
+    return _show(
+        page,
+        staff,
         "staff/reversals.html",
-        title=page._("Reverse an award"),
-        **_ctx(page, staff, "reversals", activity=activity.strip(), found=found, error=error),
+        page._("Reverse an award"),
+        "reversals",
+        activity=activity.strip(),
+        found=found,
+        error=error,
     )
 
 
 @router.post("/staff/reversals")
 def reverse(page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *ADMIN)
-    if isinstance(staff, Response):
-        return staff
     activity, reason = text(form, "activity"), text(form, "reason_code")
     try:
         if not activity.isdigit() or not reason.isdigit():
@@ -504,24 +492,27 @@ def reverse(page: PageDep, form: FormDep) -> Response:
             page.ctx, int(activity), int(reason), principal=page.principal("staff"), key=_key(page, form, "reverse")
         )
     except (ServiceError, LedgerError) as exc:
-        return page.render(
-            "staff/reversals.html",
-            status=409,
-            title=page._("Reverse an award"),
-            **_ctx(page, staff, "reversals", activity=activity, found=None, error=page.error_text(exc)),
-        )
-    return page.render(
-        "staff/reversals.html",
-        title=page._("Reverse an award"),
-        **_ctx(
+        return _show(
             page,
             staff,
+            "staff/reversals.html",
+            page._("Reverse an award"),
             "reversals",
+            409,
             activity=activity,
             found=None,
-            reversed=answer,
-            notice=page._("The award was reversed."),
-        ),
+            error=page.error_text(exc),
+        )
+    return _show(
+        page,
+        staff,
+        "staff/reversals.html",
+        page._("Reverse an award"),
+        "reversals",
+        activity=activity,
+        found=None,
+        reversed=answer,
+        notice=page._("The award was reversed."),
     )
 
 
@@ -532,27 +523,26 @@ def _roles_page(page: Page, staff: StaffPrincipal, status: int = 200, **context:
     holders = admin.role_holders(page.ctx, page.indexer)
     tokens = auth.list_staff_tokens(page.ctx) if staff.may(*ADMIN) else []
     context.setdefault("values", {})
-    return page.render(
+    return _show(
+        page,
+        staff,
         "staff/roles.html",
-        status=status,
-        title=page._("Roles and staff tokens"),
-        **_ctx(page, staff, "roles", holders=holders, tokens=tokens, roles=STAFF_ROLES, **context),
+        page._("Roles and staff tokens"),
+        "roles",
+        status,
+        holders=holders,
+        tokens=tokens,
+        roles=STAFF_ROLES,
+        **context,
     )
 
 
-@router.get("/staff/roles")
-def roles_page(page: PageDep) -> Response:
-    staff = _guard(page, *STAFF_ROLES)
-    if isinstance(staff, Response):
-        return staff
-    return _roles_page(page, staff)
+_get("/staff/roles", STAFF_ROLES, _roles_page)
 
 
 @router.post("/staff/roles")
 def change_role(page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *ADMIN)
-    if isinstance(staff, Response):
-        return staff
     values = {"role": text(form, "role"), "address": text(form, "address"), "grant": text(form, "grant")}
     try:
         body = RoleChange(role=values["role"], address=values["address"], grant=values["grant"] == "yes")  # type: ignore[arg-type]
@@ -574,8 +564,6 @@ def change_role(page: PageDep, form: FormDep) -> Response:
 @router.post("/staff/tokens")
 def create_token(page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *ADMIN)
-    if isinstance(staff, Response):
-        return staff
     try:
         body = StaffTokenCreate(label=text(form, "label"), role=text(form, "token_role"))  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -588,8 +576,6 @@ def create_token(page: PageDep, form: FormDep) -> Response:
 def revoke_token(token_id: int, page: PageDep, form: FormDep) -> Response:
     del form
     staff = _guard(page, *ADMIN)
-    if isinstance(staff, Response):
-        return staff
     try:
         auth.revoke_staff_token(page.ctx, token_id, staff.name)
     except ServiceError as exc:
@@ -603,20 +589,10 @@ def revoke_token(token_id: int, page: PageDep, form: FormDep) -> Response:
 def _rewards_page(page: Page, staff: StaffPrincipal, status: int = 200, **context: Any) -> Response:
     catalogue = [reward_public(r) for r in rewards.list_rewards(page.ctx, include_retired=True)]
     context.setdefault("values", {})
-    return page.render(
-        "staff/rewards.html",
-        status=status,
-        title=page._("Rewards"),
-        **_ctx(page, staff, "rewards", rewards=catalogue, **context),
-    )
+    return _show(page, staff, "staff/rewards.html", page._("Rewards"), "rewards", status, rewards=catalogue, **context)
 
 
-@router.get("/staff/rewards")
-def rewards_page(page: PageDep) -> Response:
-    staff = _guard(page, *ADMIN)
-    if isinstance(staff, Response):
-        return staff
-    return _rewards_page(page, staff)
+_get("/staff/rewards", ADMIN, _rewards_page)
 
 
 def _number(value: str) -> int | str | None:
@@ -629,8 +605,6 @@ def _number(value: str) -> int | str | None:
 @router.post("/staff/rewards")
 def create_reward(page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *ADMIN)
-    if isinstance(staff, Response):
-        return staff
     values = {k: text(form, k) for k in ("title", "cost", "stock")}
     try:
         body = RewardCreate(title=values["title"], cost=_number(values["cost"]), stock=_number(values["stock"]))  # type: ignore[arg-type]
@@ -643,8 +617,6 @@ def create_reward(page: PageDep, form: FormDep) -> Response:
 @router.post("/staff/rewards/{reward_id}")
 def change_reward(reward_id: int, page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *ADMIN)
-    if isinstance(staff, Response):
-        return staff
     act = text(form, "act")
     try:
         if act in ("retire", "restore"):
@@ -673,25 +645,29 @@ def change_reward(reward_id: int, page: PageDep, form: FormDep) -> Response:
 def _citizens_page(page: Page, staff: StaffPrincipal, status: int = 200, q: str = "", **context: Any) -> Response:
     found = citizens.search(page.ctx, q, 50) if q else []
     context.setdefault("values", {})
-    return page.render(
+    return _show(
+        page,
+        staff,
         "staff/citizens.html",
-        status=status,
-        title=page._("Citizens and sign-in cards"),
-        **_ctx(page, staff, "citizens", q=q, found=found, **context),
+        page._("Citizens and sign-in cards"),
+        "citizens",
+        status,
+        q=q,
+        found=found,
+        **context,
     )
 
 
 @router.get("/staff/citizens")
 def citizens_page(page: PageDep, q: str = "") -> Response:
     staff = _guard(page, *READER)
-    if isinstance(staff, Response):
-        return staff
     return _citizens_page(page, staff, q=q.strip()[:100])
 
 
-def _card_view(page: Page, card: Any, name: str | None, address: str) -> dict[str, Any]:
+def _card_page(page: Page, staff: StaffPrincipal, card: Any, name: str | None, address: str) -> Response:
+    """The printable sign-in card of a citizen just enrolled, or of a card issued again."""
     shown = card_public(page.ctx, card)
-    return {
+    view = {
         "code": shown.code,
         "activate_by": shown.activate_by,
         "url": shown.activate_url,
@@ -699,33 +675,28 @@ def _card_view(page: Page, card: Any, name: str | None, address: str) -> dict[st
         "name": name,
         "address": address,
     }
+    return _show(page, staff, "staff/card.html", page._("Sign-in card"), "citizens", card=view)
 
 
 @router.post("/staff/citizens")
 def enrol(page: PageDep, form: FormDep) -> Response:
     staff = _guard(page, *READER)
-    if isinstance(staff, Response):
-        return staff
     values = {k: text(form, k) for k in ("display_name", "email", "phone")}
     try:
         body = CitizenCreate(**{k: v or None for k, v in values.items()})
     except ValidationError as exc:
         return _citizens_page(page, staff, 422, values=values, errors=page.field_errors(exc))
     enrolled = citizens.enrol(page.ctx, body.model_dump(exclude_none=True), staff.name)
-    card = _card_view(page, enrolled.card, enrolled.profile.display_name, enrolled.profile.citizen.address)
-    return page.render("staff/card.html", title=page._("Sign-in card"), **_ctx(page, staff, "citizens", card=card))
+    return _card_page(page, staff, enrolled.card, enrolled.profile.display_name, enrolled.profile.citizen.address)
 
 
 @router.post("/staff/citizens/{citizen_id}/card")
 def reissue_card(citizen_id: str, page: PageDep, form: FormDep) -> Response:
     del form
     staff = _guard(page, *READER)
-    if isinstance(staff, Response):
-        return staff
     citizen = citizens.get(page.ctx, citizen_id)
     issued = auth.issue_card(page.ctx, citizen.id, staff.name)
-    card = _card_view(page, issued, citizens.profile(page.ctx, citizen).display_name, citizen.address)
-    return page.render("staff/card.html", title=page._("Sign-in card"), **_ctx(page, staff, "citizens", card=card))
+    return _card_page(page, staff, issued, citizens.profile(page.ctx, citizen).display_name, citizen.address)
 
 
 # The language switch on a page a form answered leads to the form's own page.

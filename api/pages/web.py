@@ -53,6 +53,7 @@ from .messages import ERRORS, NOTICES, error_text, field_problem
 __all__ = [
     "DEFAULT_LOCALE",
     "LOCALES",
+    "Detour",
     "FormDep",
     "Page",
     "PageDep",
@@ -351,6 +352,15 @@ def back_to(target: str) -> Callable[[Request], Response]:
     return handler
 
 
+class Detour(Exception):
+    """A page's answer given before its work (sign in first, or not for this reader's role):
+    raised by a page's guard, answered by :class:`PageRoute` as it is."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 class CsrfRefused(Exception):
     """A form POST without the page's CSRF token (an old page, or another site's form)."""
 
@@ -392,6 +402,8 @@ class PageRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 return await original(request)
+            except Detour as detour:
+                return detour.response
             except CsrfRefused:
                 page = _page(request)
                 return page.render(

@@ -32,11 +32,9 @@ def _seconds(value: datetime | int) -> int:
     return int(value.timestamp()) if isinstance(value, datetime) else int(value)
 
 
-@router.post("/events", response_model=EventPublic, status_code=201)
-def create_event(body: EventCreate, ctx: CtxDep, _: IssuerDep, keyed: KeyDep) -> EventPublic:
-    """Registers an event on-chain. Times are ISO 8601 with a time zone (or Unix seconds). With
-    an Idempotency-Key, a retry finds the event the first attempt created."""
-    draft = EventDraft(
+def event_draft(body: EventCreate) -> EventDraft:
+    """The service's draft of an event from the API's (or the staff page's) checked form."""
+    return EventDraft(
         title=body.title,
         title_en=body.title_en,
         description=body.description,
@@ -46,7 +44,13 @@ def create_event(body: EventCreate, ctx: CtxDep, _: IssuerDep, keyed: KeyDep) ->
         claim_end=_seconds(body.claim_end),
         capacity=body.capacity,
     )
-    row = events.create(ctx, draft, principal=keyed.principal, key=keyed.key)
+
+
+@router.post("/events", response_model=EventPublic, status_code=201)
+def create_event(body: EventCreate, ctx: CtxDep, _: IssuerDep, keyed: KeyDep) -> EventPublic:
+    """Registers an event on-chain. Times are ISO 8601 with a time zone (or Unix seconds). With
+    an Idempotency-Key, a retry finds the event the first attempt created."""
+    row = events.create(ctx, event_draft(body), principal=keyed.principal, key=keyed.key)
     return event_public(ctx, row, 0, ctx.ledger.chain_time())
 
 

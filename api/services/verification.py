@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
 
 from ledger import AwardRecorded, AwardReversed, BadgeIssued, BadgeRevoked, RoleChanged, checksum
 from ledger.errors import InvalidInput
@@ -31,20 +32,26 @@ def _address(address: str) -> str:
         raise Invalid("invalid_address", str(exc)) from exc
 
 
+def _history(session: Session, address: str, *where: ColumnElement[bool]) -> list[ChainRecordRow]:
+    """The indexed records of ``address`` and of the addresses re-bound to it (and ``where``),
+    in chain order."""
+    addresses = _rebinding_chain(session, address)
+    return list(
+        session.scalars(
+            select(ChainRecordRow)
+            .where(ChainRecordRow.subject.in_(addresses), *where)
+            .order_by(ChainRecordRow.block_number, ChainRecordRow.log_index)
+        )
+    )
+
+
 def citizen(ctx: Context, indexer: Indexer, address: str) -> CitizenStatement:
     """Every record that changed the citizen's points or badges (following re-bindings), what
     they add up to, and whether that equals the contract state at the indexed block."""
     address = _address(address)
     indexer.catch_up()
     with ctx.store.session() as session:
-        addresses = _rebinding_chain(session, address)
-        rows = list(
-            session.scalars(
-                select(ChainRecordRow)
-                .where(ChainRecordRow.subject.in_(addresses))
-                .order_by(ChainRecordRow.block_number, ChainRecordRow.log_index)
-            )
-        )
+        rows = _history(session, address)
         state = session.get(CitizenState, address)
         cursor = session.scalar(select(IndexedBlock.number).order_by(IndexedBlock.number.desc()).limit(1))
     records = load_records(rows)
@@ -152,14 +159,7 @@ def badge(ctx: Context, indexer: Indexer, event_id: int, address: str) -> BadgeA
     address = _address(address)
     indexer.catch_up()
     with ctx.store.session() as session:
-        addresses = _rebinding_chain(session, address)
-        rows = list(
-            session.scalars(
-                select(ChainRecordRow)
-                .where(ChainRecordRow.subject.in_(addresses), ChainRecordRow.event_id == event_id)
-                .order_by(ChainRecordRow.block_number, ChainRecordRow.log_index)
-            )
-        )
+        rows = _history(session, address, ChainRecordRow.event_id == event_id)
         state = session.get(CitizenState, address)
     records = load_records(rows)
     issued = [r for r in records if isinstance(r, BadgeIssued)]

@@ -593,48 +593,39 @@ class _Audit:
         ]
         answers = _Answers(self.reader.call_many(calls, self.block))
         for citizen in citizens:
-            on_chain = answers.uint(f"balanceOf({citizen})")
-            if on_chain is not None and on_chain != self.balances[citizen]:
-                self.find(
-                    "balance_mismatch",
-                    f"{citizen}: {on_chain} points in the contract, {self.balances[citizen]} from the records",
-                    block=self.block,
-                    citizen=citizen,
-                    on_chain=on_chain,
-                    rebuilt=self.balances[citizen],
-                )
-        supply = answers.uint("totalSupply()")
-        if supply is not None and supply != self.supply:
-            self.find(
-                "total_supply_mismatch",
-                f"total supply {supply} in the contract, {self.supply} from the records",
-                block=self.block,
-                on_chain=supply,
-                rebuilt=self.supply,
+            self._compare(
+                "balance_mismatch",
+                answers.uint(f"balanceOf({citizen})"),
+                self.balances[citizen],
+                "{citizen}: {on_chain} points in the contract, {rebuilt} from the records",
+                citizen=citizen,
             )
+        supply = answers.uint("totalSupply()")
+        self._compare(
+            "total_supply_mismatch",
+            supply,
+            self.supply,
+            "total supply {on_chain} in the contract, {rebuilt} from the records",
+        )
         limits = answers.abi("limits()", ["uint64", "uint64"])
         on_chain_limits = None
         if limits is not None:
             on_chain_limits = {"max_points_per_award": int(limits[0]), "daily_cap": int(limits[1])}
-        if on_chain_limits is not None and self.limits is not None and tuple(on_chain_limits.values()) != self.limits:
-            self.find(
+        if self.limits is not None:
+            self._compare(
                 "limits_mismatch",
-                f"limits in the contract are {on_chain_limits['max_points_per_award']} per award and "
-                f"{on_chain_limits['daily_cap']} a day; the last LimitsChanged says {self.limits[0]} and "
-                f"{self.limits[1]}",
-                block=self.block,
-                on_chain=on_chain_limits,
-                rebuilt={"max_points_per_award": self.limits[0], "daily_cap": self.limits[1]},
+                on_chain_limits,
+                {"max_points_per_award": self.limits[0], "daily_cap": self.limits[1]},
+                "limits in the contract are {on_chain[max_points_per_award]} per award and {on_chain[daily_cap]} a "
+                "day; the last LimitsChanged says {rebuilt[max_points_per_award]} and {rebuilt[daily_cap]}",
             )
         last = answers.uint("lastActivityId()")
-        if last is not None and last != self.last_activity_id:
-            self.find(
-                "last_activity_id_mismatch",
-                f"the contract's last activity id is {last}; the last award recorded is {self.last_activity_id}",
-                block=self.block,
-                on_chain=last,
-                rebuilt=self.last_activity_id,
-            )
+        self._compare(
+            "last_activity_id_mismatch",
+            last,
+            self.last_activity_id,
+            "the contract's last activity id is {on_chain}; the last award recorded is {rebuilt}",
+        )
         for activity_id in reversed_ids:
             if answers.uint(f"isReversed({activity_id})") == 0:
                 self.find(
@@ -691,6 +682,20 @@ class _Audit:
             "last_activity_id": last,
             "unreadable": len(answers.unreadable),
         }
+
+    def _compare(self, kind: str, on_chain: Any, rebuilt: Any, message: str, **where: Any) -> None:
+        """A finding of ``kind`` when a value read from the contracts (None: unreadable, reported
+        apart) differs from the one the records give; ``message`` is formatted with both and
+        ``where``, which goes with them into the finding."""
+        if on_chain is not None and on_chain != rebuilt:
+            self.find(
+                kind,
+                message.format(on_chain=on_chain, rebuilt=rebuilt, **where),
+                block=self.block,
+                **where,
+                on_chain=on_chain,
+                rebuilt=rebuilt,
+            )
 
     def _unreadable(self, answers: _Answers) -> None:
         if answers.unreadable:

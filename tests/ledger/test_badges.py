@@ -20,7 +20,7 @@ from ledger import (
     errors,
     load_artifact,
 )
-from tests.conftest import contract
+from tests.conftest import clock, contract, open_event, send_as
 
 ZERO = "0x" + "00" * 20
 URI_TEMPLATE = "http://localhost:8000/v1/badges/{id}.json"
@@ -49,38 +49,10 @@ def event_args(chain, ledger, event, tx_hash):
     return [dict(log["args"]) for log in logs]
 
 
-def send_as(chain, account, call):
-    """Signs and sends ``call`` from ``account`` with plain web3, as a wallet would. A revert is
-    caught by the gas estimate before anything is sent and raised as the ledger's error class."""
-    w3 = chain.w3
-    with chain.chain.translated("sending a raw transaction"):
-        tx = call.build_transaction(
-            {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
-        )
-        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
-    assert receipt["status"] == 1
-    return receipt
-
-
 def call_view(chain, call):
     """A plain web3 view call; a revert raises the ledger's error class."""
     with chain.chain.translated("calling a view"):
         return call.call()
-
-
-def clock(chain):
-    """The chain's time as the next transaction will see it. A transaction is sent first: after a
-    snapshot revert the latest block can be older than the node's clock."""
-    chain.fund(chain.funder.address, 0)
-    return chain.now()
-
-
-def open_event(chain, ledger, capacity=0):
-    """An event whose claim window is open now and for the next day."""
-    now = clock(chain)
-    event_id, _ = ledger.create_event(Venue.PHYSICAL, now - 60, now + 86_400, capacity)
-    return event_id
 
 
 def voucher_signable(chain, ledger, event_id, attendee, nonce, deadline):

@@ -24,7 +24,7 @@ from ledger import (
     errors,
     merkle,
 )
-from tests.conftest import contract
+from tests.conftest import clock, contract, send_as
 
 ZERO = "0x" + "00" * 20
 DAY = 86_400
@@ -50,21 +50,6 @@ def events_of(chain, ledger, event, tx_hash):
     return [(log["logIndex"], dict(log["args"])) for log in logs]
 
 
-def send_as(chain, account, call):
-    """Signs and sends ``call`` from ``account`` with plain web3, as a wallet would. A revert is
-    caught by the gas estimate before anything is sent and raised as the ledger's error class
-    (so a refused call from the city's account leaves the ledger's nonce counter in step)."""
-    w3 = chain.w3
-    with chain.chain.translated("sending a raw transaction"):
-        tx = call.build_transaction(
-            {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
-        )
-        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
-    assert receipt["status"] == 1
-    return receipt
-
-
 def head(citizen, points, reserved=0):
     return (int(citizen, 16) << 96) | (points << 32) | reserved
 
@@ -81,13 +66,6 @@ def award(ledger, *awards, **options):
 
 def awards_in(result):
     return [r for r in result.records if isinstance(r, AwardRecorded)]
-
-
-def clock(chain):
-    """The chain's time as the next transaction will see it. A transaction is sent first: after a
-    snapshot revert the latest block can be older than the node's clock."""
-    chain.fund(chain.funder.address, 0)
-    return chain.now()
 
 
 def advance_to_utc(chain, seconds_of_day):

@@ -23,10 +23,9 @@ from ledger import (
     PointsTransferred,
     RebindingConsent,
     Role,
-    Venue,
     errors,
 )
-from tests.conftest import contract
+from tests.conftest import clock, contract, open_event
 
 ZERO = "0x" + "00" * 20
 DAY = 86_400
@@ -41,19 +40,6 @@ def logs_of(chain, ledger, name, event, tx_hash):
     receipt = chain.w3.eth.get_transaction_receipt(tx_hash)
     logs = getattr(contract(chain, ledger, name).events, event)().process_receipt(receipt, errors=DISCARD)
     return [dict(log["args"]) for log in logs]
-
-
-def clock(chain):
-    """The chain's time as the next transaction will see it. A transaction is sent first: after a
-    snapshot revert the latest block can be older than the node's clock."""
-    chain.fund(chain.funder.address, 0)
-    return chain.now()
-
-
-def open_event(chain, ledger):
-    now = clock(chain)
-    event_id, _ = ledger.create_event(Venue.PHYSICAL, now - 60, now + 86_400, 0)
-    return event_id
 
 
 def award(ledger, *awards):

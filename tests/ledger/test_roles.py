@@ -8,7 +8,7 @@ from web3.logs import DISCARD
 
 from ledger import ActivityAward, BadgeIssued, Ledger, PointsRedeemed, Role, RoleChanged, Venue, errors
 from ledger.records import ROLE_CONTRACTS
-from tests.conftest import contract
+from tests.conftest import clock, contract, open_event
 
 
 @pytest.fixture
@@ -25,19 +25,6 @@ def as_stranger(chain, ledger, stranger):
 
 def denied(account, role):
     return {"account": account.address, "needed_role": role.role_id.hex()}
-
-
-def clock(chain):
-    """The chain's time as the next transaction will see it. A transaction is sent first: after a
-    snapshot revert the latest block can be older than the node's clock."""
-    chain.fund(chain.funder.address, 0)
-    return chain.now()
-
-
-def open_event(chain, ledger):
-    now = clock(chain)
-    event_id, _ = ledger.create_event(Venue.PHYSICAL, now - 60, now + 86_400, 0)
-    return event_id
 
 
 def role_logs(chain, ledger, name, event):

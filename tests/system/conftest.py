@@ -29,12 +29,7 @@ requires_anvil = pytest.mark.skipif(not anvil_available(), reason="anvil not ins
 def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The service as scripts/run starts it: the demo club seeded, then `civic serve`; shared by
     a module's journeys."""
-    service = Service(tmp_path_factory.mktemp("embedded") / "var")
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from Service(tmp_path_factory.mktemp("embedded") / "var").running()
 
 
 @pytest.fixture
@@ -50,9 +45,4 @@ def node(tmp_path: Path) -> Iterator[AnvilNode]:
 @pytest.fixture
 def node_service(tmp_path: Path, node: AnvilNode) -> Iterator[Service]:
     """The service over ``node``, after `civic deploy` and `civic staff-token`."""
-    service = Service(tmp_path / "service", node=node)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from Service(tmp_path / "service", node=node).running()

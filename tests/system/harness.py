@@ -11,14 +11,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from devtools.node import AnvilNode, free_port
+from ledger import ChainRecord, LedgerSettings, open_ledger
 
 __all__ = ["ANVIL_DEV_KEY", "Service", "civic"]
 
@@ -162,6 +165,26 @@ class Service:
             return Path(f"/proc/{self.process.pid}/stat").read_text().split()[2] == "T"  # type: ignore[union-attr]
         except (OSError, IndexError):
             return False
+
+    def running(self) -> Iterator[Service]:
+        """The service started, for a fixture to ``yield from``; stopped after, whatever happened."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
+    def chain_records(self) -> list[ChainRecord]:
+        """Every record on the node since the deployment, read from the node itself (not the
+        service's index)."""
+        assert self.node is not None
+        settings = LedgerSettings(
+            rpc_url=self.node.url,
+            deployment_path=self.directory / "deployment.json",
+            private_key=SecretStr(ANVIL_DEV_KEY),
+        )
+        ledger = open_ledger(settings)
+        return ledger.records_between(ledger.deployment.block_number, ledger.head())
 
     def restart(self) -> Service:
         self.stop()

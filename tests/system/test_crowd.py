@@ -22,12 +22,7 @@ CROWD = 50
 @pytest.fixture(params=["embedded", pytest.param("anvil", marks=requires_anvil)])
 def crowd_service(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
     node = request.getfixturevalue("node") if request.param == "anvil" else None
-    service = Service(tmp_path / "service", node=node, demo=False)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from Service(tmp_path / "service", node=node, demo=False).running()
 
 
 def test_fifty_citizens_claim_and_redeem_at_once(crowd_service: Service) -> None:

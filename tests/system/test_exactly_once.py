@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger import BadgeIssued, EventCreated, LedgerSettings, PointsRedeemed, open_ledger
+from ledger import BadgeIssued, EventCreated, PointsRedeemed
 
 from .conftest import requires_anvil
 from .harness import Service
@@ -79,24 +79,9 @@ def _retry(service: Service, request: Callable[[httpx.Client], httpx.Response]) 
             time.sleep(0.5)
 
 
-def _records(service: Service) -> list[Any]:
-    settings = LedgerSettings(
-        rpc_url=service.node.url,  # type: ignore[union-attr]
-        deployment_path=service.directory / "deployment.json",
-        private_key=service.env()["CIVIC_PRIVATE_KEY"],
-    )
-    ledger = open_ledger(settings)
-    return ledger.records_between(ledger.deployment.block_number, ledger.head())
-
-
 @pytest.fixture
 def crash_service(tmp_path: Any, node: Any) -> Any:
-    service = Service(tmp_path / "service", node=node, env_extra={"CIVIC_AWARD_BATCH_SIZE": str(CHUNK)})
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from Service(tmp_path / "service", node=node, env_extra={"CIVIC_AWARD_BATCH_SIZE": str(CHUNK)}).running()
 
 
 def test_redemption_issuance_and_event_creation_happen_once_across_a_crash(crash_service: Service) -> None:
@@ -159,7 +144,7 @@ def test_redemption_issuance_and_event_creation_happen_once_across_a_crash(crash
     assert retried.status_code == 201, retried.text
 
     service.stop()
-    records = _records(service)
+    records = service.chain_records()
     redemptions = [r for r in records if isinstance(r, PointsRedeemed)]
     assert [(r.citizen, r.points) for r in redemptions] == [(citizen["address"], 100)], "one redemption of 100"
     minted = [r.attendee.lower() for r in records if isinstance(r, BadgeIssued) and r.event_id == event["event_id"]]

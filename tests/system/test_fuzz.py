@@ -21,12 +21,7 @@ SEED = 20261125
 
 @pytest.fixture(scope="module")
 def fuzzed_service(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    service = Service(tmp_path_factory.mktemp("fuzz") / "var")
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from Service(tmp_path_factory.mktemp("fuzz") / "var").running()
 
 
 def _credentials(service: Service) -> dict[str, dict[str, str]]:

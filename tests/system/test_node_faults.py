@@ -24,10 +24,9 @@ import httpx
 import pytest
 import requests
 from eth_account import Account
-from pydantic import SecretStr
 
 from devtools.node import AnvilNode
-from ledger import ActivityAward, AwardRecorded, Deployment, Ledger, LedgerSettings, connect, open_ledger
+from ledger import ActivityAward, AwardRecorded, Deployment, Ledger, LedgerSettings, connect
 from ledger.errors import ChainUnavailable
 from tests.helpers import outing
 
@@ -104,15 +103,7 @@ def _wait_for_outbox_settled(service: Service) -> dict[str, int]:
 
 def _awards_on_chain(service: Service) -> list[AwardRecorded]:
     """Every award on-chain, read from the node itself (not the service's index)."""
-    assert service.node is not None
-    settings = LedgerSettings(
-        rpc_url=service.node.url,
-        deployment_path=service.directory / "deployment.json",
-        private_key=SecretStr(ANVIL_DEV_KEY),
-    )
-    ledger = open_ledger(settings)
-    records = ledger.records_between(ledger.deployment.block_number, ledger.head())
-    return [r for r in records if isinstance(r, AwardRecorded)]
+    return [r for r in service.chain_records() if isinstance(r, AwardRecorded)]
 
 
 def test_service_node_away_for_a_while_keeps_answering_and_carries_on(node_service: Service) -> None:

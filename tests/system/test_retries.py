@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
-from pydantic import SecretStr
 
 from devtools.node import AnvilNode
-from ledger import ActivityAward, AwardRecorded, Deployment, Ledger, LedgerSettings, OutboxEntry, connect, open_ledger
+from ledger import ActivityAward, AwardRecorded, Deployment, Ledger, LedgerSettings, OutboxEntry, connect
 from ledger.errors import ChainUnavailable
 from tests.helpers import outing
 
@@ -72,15 +71,7 @@ def _statement(client: httpx.Client, address: str, balance: int) -> dict[str, An
 
 
 def _awards_on_chain(service: Service) -> list[AwardRecorded]:
-    assert service.node is not None
-    settings = LedgerSettings(
-        rpc_url=service.node.url,
-        deployment_path=service.directory / "deployment.json",
-        private_key=SecretStr(ANVIL_DEV_KEY),
-    )
-    ledger = open_ledger(settings)
-    records = ledger.records_between(ledger.deployment.block_number, ledger.head())
-    return [r for r in records if isinstance(r, AwardRecorded)]
+    return [r for r in service.chain_records() if isinstance(r, AwardRecorded)]
 
 
 def test_staff_award_client_timeout_retry_with_the_same_key_makes_one_record(node_service: Service) -> None:
@@ -270,16 +261,11 @@ REPLACE_AFTER = 5
 
 @pytest.fixture
 def gap_service(tmp_path: Any, node: AnvilNode) -> Iterator[Service]:
-    service = Service(
+    yield from Service(
         tmp_path / "service",
         node=node,
         env_extra={"CIVIC_AWARD_BATCH_SIZE": "1", "CIVIC_REPLACE_AFTER": str(REPLACE_AFTER)},
-    )
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    ).running()
 
 
 def test_chain_writer_nonce_gap_in_the_pool_is_filled_and_every_queued_award_mined(gap_service: Service) -> None:
