@@ -176,8 +176,11 @@ def enrol(
 def deploy(
     max_award: Annotated[int, typer.Option(help="most points one award may carry")] = 1_000,
     daily_cap: Annotated[
-        int, typer.Option(help="most points a citizen may get per day (the city's time zone)")
-    ] = 3_000,
+        int | None,
+        typer.Option(
+            help="most points a citizen may get per day, in the city's time zone (default: CIVIC_DAILY_POINTS_CAP)"
+        ),
+    ] = None,
     operator: Annotated[list[str] | None, typer.Option(help="another address to get the operating roles")] = None,
     metadata_url: Annotated[str | None, typer.Option(help="the service's public base URL (badge metadata)")] = None,
 ) -> None:
@@ -190,6 +193,11 @@ def deploy(
     if settings.embedded and settings.embedded_dir is None:
         raise _fail("an in-memory embedded chain ends with this command: set CIVIC_EMBEDDED_DIR or CIVIC_RPC_URL")
     base = metadata_url or os.environ.get("CIVIC_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+    if daily_cap is None:
+        from api.settings import ApiSettings
+
+        daily_cap = ApiSettings().daily_points_cap  # the cap the service holds claims to
 
     def run() -> None:
         ledger = deploy_ledger(

@@ -285,7 +285,7 @@ def render(results: list[LoadResult], *, citizens: int, records: int, workers: i
 
 
 def main(out: Path | None = None, **options: Any) -> list[LoadResult]:
-    results = run_loadtest(out=out, progress=print, **options)
+    results = run_loadtest(out=out, progress=lambda line: print(line, flush=True), **options)
     report = render(
         results,
         citizens=options.get("citizens", 1_000),

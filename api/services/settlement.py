@@ -213,17 +213,19 @@ def _handle_refusal(ctx: Context, batches: list[tuple[str, list[ActivityAward]]]
     held: dict[int, str] = {}
     deferred: set[int] = set()
     if isinstance(exc, ledger_errors.DailyCapExceeded):
-        citizen = str(exc.values["citizen"]).lower()
+        # The refusal names one citizen; every citizen in these batches is checked against
+        # today's cap at once, or a season for many members would be refused one member a pass.
         cap = int(exc.values["daily_cap"])
-        so_far = ctx.ledger.awarded_today(citizen)
+        so_far: dict[str, int] = {}
         for _, awards in pending:
             for award in awards:
-                if award.citizen.lower() != citizen:
-                    continue
-                if so_far + award.points > cap:
+                citizen = award.citizen.lower()
+                if citizen not in so_far:
+                    so_far[citizen] = ctx.ledger.awarded_today(citizen)
+                if so_far[citizen] + award.points > cap:
                     deferred.add(award.activity_id)
                 else:
-                    so_far += award.points
+                    so_far[citizen] += award.points
     elif isinstance(
         exc,
         ledger_errors.AwardTooLarge

@@ -88,6 +88,19 @@ def test_deploy_refuses_to_overwrite_a_deployment_record(embedded: Any) -> None:
     assert "already records a deployment" in again.output
 
 
+def test_deploy_caps_a_day_at_the_citys_setting_unless_told(embedded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract's daily cap and the service's are one figure: CIVIC_DAILY_POINTS_CAP."""
+    from ledger import open_ledger
+    from ledger.embedded import close_all
+
+    monkeypatch.setenv("CIVIC_DAILY_POINTS_CAP", "4200")
+    assert civic("deploy").exit_code == 0
+    try:
+        assert open_ledger(LedgerSettings()).limits()[1] == 4200
+    finally:
+        close_all()
+
+
 def test_create_event_wants_a_time_zone(embedded: Any) -> None:
     civic("deploy")
     naive = runner.invoke(

@@ -661,6 +661,31 @@ def test_settle_reconciles_an_award_mined_before_the_store_recorded_it(api, monk
     assert api.ledger.balance_of(citizen["address"]) == crashed["points"] + other["points"]
 
 
+def test_settle_defers_every_member_over_the_daily_cap_after_one_refusal(make_api, monkeypatch):
+    """A season settled at once can put many members over today's cap; the contract's refusal
+    names one of them, and every member's overflow is deferred from it (not one member a pass)."""
+    import api.services.settlement as settlement
+
+    api = make_api(daily_points_cap=150)
+    api.ledger.set_limits(150, 150)
+    refusals = []
+    handle = settlement._handle_refusal
+    monkeypatch.setattr(settlement, "_handle_refusal", lambda *a: (refusals.append(a[2]), handle(*a))[1])
+    members = [api.custodial_citizen() for _ in range(3)]
+    todays = []
+    for headers, _ in members:
+        for hour in (8, 10):
+            _submit(api, headers, _on(1, hour))  # 75 + 75 yesterday
+        todays.append(_submit(api, headers, outing(minutes_ago=60)))  # 75 more, today on-chain
+
+    flushed = _flush(api)
+    assert flushed["awarded"] == 6
+    assert len(refusals) == 1 and type(refusals[0]).__name__ == "DailyCapExceeded"
+    for (headers, member), today in zip(members, todays, strict=True):
+        assert api.ledger.balance_of(member["address"]) == 150
+        assert _claim(api, headers, today["claim_id"])["status"] == "approved"
+
+
 def test_settle_defers_claims_over_the_on_chain_daily_cap_to_the_next_city_day(make_api, monkeypatch):
     """The service caps points per outing day; the contract caps what is awarded per city day.
     Outings from two days settled together can pass the first and fail the second: the claim
