@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from ..deps import CtxDep, IndexerDep, rate_limited
 from ..presenters import activity_public, checks_public, citizen_verified, ref_public
@@ -17,12 +17,17 @@ router = APIRouter(prefix="/verify", tags=["verification"], dependencies=[rate_l
 
 
 @router.get("/citizens/{address}", response_model=CitizenVerified)
-def verify_citizen(address: str, ctx: CtxDep, indexer: IndexerDep) -> CitizenVerified:
+def verify_citizen(address: str, ctx: CtxDep, indexer: IndexerDep) -> Response:
     """Every record that changed the citizen's points or badges (awards, reversals with their
     reason, redemptions, re-bindings, badges issued and revoked with their reason); the records
     add up to ``rebuilt_balance``, and ``verified`` says whether that and the badges equal the
     contracts' state at ``as_of_block``."""
-    return citizen_verified(ctx, verification.citizen(ctx, indexer, address))
+
+    def render(statement: verification.CitizenStatement) -> bytes:
+        return citizen_verified(ctx, statement).model_dump_json().encode()
+
+    # Served as rendered once per indexed block: a public check repeated by many costs a query.
+    return Response(verification.citizen_answer(ctx, indexer, address, render), media_type="application/json")
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityVerified)

@@ -31,11 +31,11 @@ class Health:
 
 def health(ctx: Context, indexer: Indexer) -> Health:
     """The node's head and whether the contracts are paused; never waits for chain work."""
-    block = ctx.ledger.head()
+    block = indexer.head()
     return Health(
         chain_id=ctx.ledger.chain_id,
         block=block,
-        paused=ctx.ledger.is_paused(),
+        paused=indexer.paused(),
         indexed_block=indexer.cursor(),
         writer=ctx.leases.holder_of(ctx.writer_lease),
     )

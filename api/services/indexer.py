@@ -16,8 +16,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -41,7 +43,11 @@ from ledger.records import record_from_json, record_to_json
 from ..store import ChainRecordRow, CitizenState, IndexedBlock
 from .context import Context
 
-__all__ = ["REORG_WINDOW", "Indexer", "SyncResult", "load_records"]
+__all__ = ["MEMO_SIZE", "REORG_WINDOW", "Indexer", "SyncResult", "load_records"]
+
+T = TypeVar("T")
+#: Answers remembered per process by ``Indexer.answer`` (a few kilobytes each).
+MEMO_SIZE = 4_096
 
 log = logging.getLogger("civic.indexer")
 
@@ -104,12 +110,16 @@ class Indexer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._head_cache: tuple[float, int] = (0.0, -1)
+        self._paused_cache: tuple[float, bool] = (0.0, False)
+        self._memo: OrderedDict[tuple[Hashable, tuple[int, str] | None], object] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self.synced = threading.Condition()
         ctx.on_chain_moved.append(self._chain_moved)
 
     def _chain_moved(self) -> None:
         """This process's writer mined something: ask for the head afresh and index it now."""
         self._head_cache = (0.0, -1)
+        self._paused_cache = (0.0, False)
         self._wake.set()
 
     @property
@@ -117,8 +127,17 @@ class Indexer:
         return f"indexer:{self.ctx.ledger.chain_id}:{self.ctx.ledger.deployment.points_address}"
 
     def cursor(self) -> int | None:
+        tip = self.tip()
+        return None if tip is None else tip[0]
+
+    def tip(self) -> tuple[int, str] | None:
+        """The last indexed block's number and hash: what the index says changes with it (a
+        rollback re-indexes a number under another hash)."""
         with self.ctx.store.session() as session:
-            return session.scalar(select(func.max(IndexedBlock.number)))
+            row = session.execute(
+                select(IndexedBlock.number, IndexedBlock.hash).order_by(IndexedBlock.number.desc()).limit(1)
+            ).first()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     # ------------------------------------------------------------------ the background thread
 
@@ -157,24 +176,56 @@ class Indexer:
             self._head_cache = (time.monotonic(), head)
         return head
 
+    def paused(self, max_age: float = 0.25) -> bool:
+        """Whether the contracts are paused, asked like ``head`` (a public read such as the health
+        check must not cost two contract calls each time)."""
+        at, paused = self._paused_cache
+        if time.monotonic() - at > max_age:
+            paused = self.ctx.ledger.is_paused()
+            self._paused_cache = (time.monotonic(), paused)
+        return paused
+
     def catch_up(self, timeout: float = 2.0) -> int | None:
         """Waits (briefly) until the index covers the chain's head; returns the indexed block.
         Readers call it so an answer includes what was mined just before the question."""
+        tip = self.catch_up_tip(timeout)
+        return None if tip is None else tip[0]
+
+    def answer(self, key: Hashable, compute: Callable[[int | None], T], timeout: float = 2.0) -> T:
+        """An answer that is a function of the index alone (a citizen's statement, say), after
+        ``catch_up``: computed from the indexed tip's number once, then given again while the
+        tip (number and hash) stays, so a public read repeated by many costs one query. Kept
+        for the last ``MEMO_SIZE`` keys of this process."""
+        tip = self.catch_up_tip(timeout)
+        remembered = (key, tip)
+        with self._memo_lock:
+            if remembered in self._memo:
+                self._memo.move_to_end(remembered)
+                return cast(T, self._memo[remembered])
+        value = compute(None if tip is None else tip[0])
+        with self._memo_lock:
+            self._memo[remembered] = value
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
+
+    def catch_up_tip(self, timeout: float = 2.0) -> tuple[int, str] | None:
+        """``catch_up``, answering the indexed tip (number and hash)."""
         try:
             head = self.head()
         except LedgerError:
-            return self.cursor()
+            return self.tip()
         deadline = time.monotonic() + timeout
-        cursor = self.cursor()
-        while (cursor is None or cursor < head) and time.monotonic() < deadline:
+        tip = self.tip()
+        while (tip is None or tip[0] < head) and time.monotonic() < deadline:
             if self._thread is None:
                 self.sync()  # no background indexer in this process (tools, tests): index now
             else:
                 self.wake()
                 with self.synced:
                     self.synced.wait(0.05)
-            cursor = self.cursor()
-        return cursor
+            tip = self.tip()
+        return tip
 
     # ------------------------------------------------------------------ one pass
 

@@ -8,7 +8,9 @@ read; a bounded number of queries per request, no chain call per record.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -22,7 +24,9 @@ from .context import Context
 from .errors import Invalid, NotFound
 from .indexer import Indexer, load_records
 
-__all__ = ["BadgeAnswer", "activity", "badge", "citizen"]
+__all__ = ["BadgeAnswer", "CitizenStatement", "activity", "badge", "citizen", "citizen_answer"]
+
+T = TypeVar("T")
 
 
 def _address(address: str) -> str:
@@ -49,11 +53,22 @@ def citizen(ctx: Context, indexer: Indexer, address: str) -> CitizenStatement:
     """Every record that changed the citizen's points or badges (following re-bindings), what
     they add up to, and whether that equals the contract state at the indexed block."""
     address = _address(address)
-    indexer.catch_up()
+    return indexer.answer(("citizen", address), lambda cursor: _citizen(ctx, address, cursor))
+
+
+def citizen_answer(ctx: Context, indexer: Indexer, address: str, render: Callable[[CitizenStatement], T]) -> T:
+    """``citizen``, rendered (say, as the JSON the API answers) once per indexed tip."""
+    address = _address(address)
+    return indexer.answer(
+        ("citizen-rendered", address, render.__qualname__),
+        lambda cursor: render(_citizen(ctx, address, cursor)),
+    )
+
+
+def _citizen(ctx: Context, address: str, cursor: int | None) -> CitizenStatement:
     with ctx.store.session() as session:
         rows = _history(session, address)
         state = session.get(CitizenState, address)
-        cursor = session.scalar(select(IndexedBlock.number).order_by(IndexedBlock.number.desc()).limit(1))
     records = load_records(rows)
     final_block = (cursor or 0) - ctx.ledger.confirmations
     balance: int | None

@@ -142,3 +142,29 @@ def test_indexer_reorg_rolls_back_to_the_common_ancestor(chain, ledger, city, tm
     assert _state(ctx.store, citizen) == (7, [])
     assert all(after.result_of(tx) is None for tx in dropped), "a dropped transaction is never final"
     assert after.finality(after.result_of(kept).block_number) == "final"
+
+
+def test_an_answer_is_computed_once_per_indexed_tip(chain, ledger, citizens, tmp_path):
+    """Public reads repeated by many are answered again while the index stands still; a new
+    block, or the same block number under another hash (a rollback), computes it afresh."""
+    from api.store import IndexedBlock
+
+    ctx = _context(ledger, tmp_path, "memo")
+    indexer = Indexer(ctx)
+    computed: list[int | None] = []
+
+    def statement(cursor: int | None) -> tuple[int | None, int]:
+        computed.append(cursor)
+        return cursor, ledger.balance_of(citizens[1].address)
+
+    first = indexer.answer("balance", statement)
+    assert indexer.answer("balance", statement) == first and len(computed) == 1
+    ledger.award_points([ActivityAward(1, citizens[1].address, 10)])
+    ctx.chain_moved()  # this process mined: the head is asked afresh
+    moved = indexer.answer("balance", statement)
+    assert moved == (ledger.head(), 10) and len(computed) == 2
+    with ctx.store.session() as session:
+        session.get(IndexedBlock, ledger.head()).hash = "0x" + "ab" * 32
+        session.commit()
+    assert indexer.answer("balance", statement) == moved and len(computed) == 3
+    assert indexer.answer("other", statement) and len(computed) == 4
