@@ -34,6 +34,9 @@ from .postgres import PostgresServer
 __all__ = ["LoadResult", "main", "run_loadtest"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+#: The public verification's target (issue 13), printed beside the figures.
+TARGET_RPS = 1_000
+TARGET_P99_MS = 50
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,15 @@ def render(results: list[LoadResult], *, citizens: int, records: int, workers: i
             f"| `{r.endpoint}` | {r.requests:,} | {r.failures:,} | {r.requests_per_second:,.0f} "
             f"| {r.p50_ms:.0f} | {r.p95_ms:.0f} | {r.p99_ms:.0f} | {ratio} |"
         )
+    verify = next((r for r in results if r.endpoint.startswith("/v1/verify")), None)
+    if verify is not None:
+        met = verify.requests_per_second >= TARGET_RPS and verify.p99_ms < TARGET_P99_MS
+        lines += [
+            "",
+            f"Target: {TARGET_RPS:,} requests/s with p99 under {TARGET_P99_MS} ms: "
+            + ("met." if met else "not met on this machine (locust, the workers and PostgreSQL share its cores)."),
+            "Regenerate with `civic loadtest --out bench` (sizes are options).",
+        ]
     return "\n".join(lines) + "\n"
 
 
