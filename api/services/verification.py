@@ -102,8 +102,13 @@ def _rebinding_chain(session: object, address: str) -> list[str]:
 
 
 def _checks(
-    ctx: Context, record: AwardRecorded | BadgeIssued, undone: AwardReversed | BadgeRevoked | None, sender: str | None
+    ctx: Context,
+    record: AwardRecorded | BadgeIssued,
+    undone: AwardReversed | BadgeRevoked | None,
+    sender: str | None,
+    cursor: int | None,
 ) -> RecordVerification:
+    """The named checks of one record, as of the indexed block ``cursor`` (``catch_up``'s answer)."""
     with ctx.store.session() as session:
         roles = load_records(
             list(
@@ -114,7 +119,6 @@ def _checks(
                 )
             )
         )
-        cursor = session.scalar(select(IndexedBlock.number).order_by(IndexedBlock.number.desc()).limit(1))
         stored = session.get(IndexedBlock, record.ref.block_number)
     holders = role_holders([r for r in roles if isinstance(r, RoleChanged)], record.ref.block_number)
     expected = ctx.ledger.deployment.points_address if isinstance(record, AwardRecorded) else None
@@ -142,7 +146,7 @@ def _checks(
 def activity(ctx: Context, indexer: Indexer, activity_id: int) -> RecordVerification:
     if not 0 <= activity_id < 2**63:
         raise Invalid("invalid_input", "activity ids are 64-bit unsigned integers")
-    indexer.catch_up()
+    cursor = indexer.catch_up()
     with ctx.store.session() as session:
         rows = list(
             session.scalars(
@@ -157,7 +161,7 @@ def activity(ctx: Context, indexer: Indexer, activity_id: int) -> RecordVerifica
         raise NotFound("activity_not_found", f"activity {activity_id} has no award on-chain")
     reversal = next((r for r in records if isinstance(r, AwardReversed)), None)
     sender = next((row.sender for row in rows if row.kind == "AwardRecorded"), None)
-    return _checks(ctx, award, reversal, sender)
+    return _checks(ctx, award, reversal, sender, cursor)
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,7 @@ def badge(ctx: Context, indexer: Indexer, event_id: int, address: str) -> BadgeA
     if not 0 <= event_id < 2**63:
         raise Invalid("invalid_input", "event ids are 64-bit unsigned integers")
     address = _address(address)
-    indexer.catch_up()
+    cursor = indexer.catch_up()
     with ctx.store.session() as session:
         rows = _history(session, address, ChainRecordRow.event_id == event_id)
         state = session.get(CitizenState, address)
@@ -192,4 +196,4 @@ def badge(ctx: Context, indexer: Indexer, event_id: int, address: str) -> BadgeA
     )
     sender = next((row.sender for row in rows if row.tx_hash == last.ref.tx_hash), None)
     holds = state is not None and event_id in json.loads(state.badges)
-    return BadgeAnswer(event_id, address, holds, _checks(ctx, last, revoked, sender))
+    return BadgeAnswer(event_id, address, holds, _checks(ctx, last, revoked, sender, cursor))
